@@ -1,0 +1,81 @@
+"""The application object hosts hold: configuration, plugins, database, keys and the card reader.
+
+Everything is created lazily, so ``dbmis --help`` loads no database driver and no card library.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from .config import Config
+from .errors import ConfigError
+
+
+class Application:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config.load()
+
+    @cached_property
+    def pm(self):
+        from .plugins import load_plugins
+
+        pm = load_plugins(self.config)
+        self._check_names(pm)
+        return pm
+
+    def _check_names(self, pm) -> None:
+        cfg = self.config.data
+        pm.get_card_format(cfg["card"]["format"])
+        pm.get_tariff(cfg["tariff"]["default"])
+        if cfg["card"]["driver"] not in pm.drivers():
+            raise ConfigError(f"configured card driver {cfg['card']['driver']!r} is not installed; "
+                              f"installed: {', '.join(sorted(pm.drivers())) or 'none'}")
+
+    @cached_property
+    def engine(self):
+        from .storage.db import make_engine
+
+        return make_engine(self.config.database_url)
+
+    @cached_property
+    def _sessions(self):
+        from .storage.db import session_factory
+
+        return session_factory(self.engine)
+
+    def uow(self):
+        from .storage.db import UnitOfWork
+
+        return UnitOfWork(self._sessions)
+
+    @cached_property
+    def keys(self):
+        from .keys import KeyStore
+
+        return KeyStore.load(self.config.master_secret_file)
+
+    @cached_property
+    def card_format(self):
+        return self.pm.get_card_format(self.config.data["card"]["format"]).factory(self.keys)
+
+    @cached_property
+    def reader(self):
+        name = self.config.data["card"]["driver"]
+        return self.pm.get_driver(name).open(self.config.driver_settings(name))
+
+    def tariff(self, name: str | None = None):
+        return self.pm.get_tariff(name or self.config.data["tariff"]["default"])
+
+    def login(self, login: str, password: str):
+        from .services.auth import authenticate
+        from .storage.db import check_schema
+
+        check_schema(self.engine)
+        with self.uow() as uow:
+            return authenticate(uow, login, password)
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "reader" in self.__dict__:
+            self.reader.close()

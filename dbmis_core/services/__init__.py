@@ -1,0 +1,1 @@
+"""Use cases. Hosts change data only through these; each checks the operator's permission."""

@@ -1,0 +1,289 @@
+"""Selling electricity: the durable vend state machine (docs/decisions/0003-vend-state-machine.md).
+
+    1. read the card, record its return data, reconcile any unfinished sale of this meter
+    2. commit a PENDING vend that reserves sequence n = meter.last_sequence + 1
+    3. write the vend record to the card, then read it back
+    4. commit COMPLETED with a gap-free receipt number (WRITTEN is the durable state between a
+       verified card and an issued receipt, seen only if step 4 is interrupted)
+A failure at any point leaves either a PENDING row (resolved by reconciliation against the card:
+the card holds n -> completed, it does not -> failed) or nothing at all. Money is never taken twice
+and a sequence is never credited twice because the meter applies only last + 1.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import attrs
+from sqlalchemy import select, update
+
+from ..cards import CardImage, VendRecord
+from ..domain import CardStatus, CreditUnit, Quote, VendState
+from ..errors import BusinessRuleError, CardError, ValidationError
+from ..money import money
+from ..storage.models import MeterReturnRow, MeterRow, StationRow, VendRow
+from ..types import TariffContext
+from .auth import Operator, Perm
+from .cards import card_row, connected, ensure_user_card
+from .registry import current_meter, get_customer_row
+
+
+@attrs.frozen
+class SaleResult:
+    vend_id: int
+    account_no: str
+    meter_no: str
+    sequence: int
+    amount: Decimal
+    energy: Decimal
+    credit: Decimal
+    credit_unit: CreditUnit
+    state: VendState
+    receipt_no: str | None
+    receipt_text: str
+    consumption_recorded: Decimal | None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def quote(app, op: Operator, account_no: str, amount) -> Quote:
+    op.require(Perm.VIEW)
+    amt = _check_amount(app, amount)
+    with app.uow() as uow:
+        customer = get_customer_row(uow, account_no)
+        return _quote(app, customer, amt)
+
+
+def _check_amount(app, amount) -> Decimal:
+    amt = money(amount)
+    sales = app.config.data["sales"]
+    lo, hi = money(sales["min_amount"], "minimum purchase"), money(sales["max_amount"], "maximum")
+    if amt < lo:
+        raise ValidationError(f"the smallest purchase is {lo}; got {amt}")
+    if amt > hi:
+        raise ValidationError(f"the largest purchase is {hi}; got {amt}")
+    return amt
+
+
+def _quote(app, customer, amount: Decimal) -> Quote:
+    tariff = app.tariff()
+    ctx = TariffContext(category=customer.category, settings=app.config.tariff_settings(tariff.name))
+    q = tariff.quote(amount, ctx)
+    if q.energy < 0:
+        raise BusinessRuleError(f"tariff {tariff.name} returned negative energy; sale refused")
+    return q
+
+
+def record_return(uow, op: Operator, image: CardImage) -> Decimal | None:
+    """Store the meter's return data once; returns the consumption since the previous return."""
+    ret = image.returned
+    if ret is None:
+        return None
+    card = card_row(uow, image.uid)
+    meter = card.meter
+    exists = uow.session.scalar(select(MeterReturnRow).where(
+        MeterReturnRow.meter_id == meter.id, MeterReturnRow.written_at == ret.written_at))
+    if exists is not None:
+        return exists.consumed_since_previous
+    prev = uow.session.scalar(select(MeterReturnRow).where(MeterReturnRow.meter_id == meter.id)
+                              .order_by(MeterReturnRow.written_at.desc()).limit(1))
+    consumed = None if prev is None else ret.cumulative_consumed - prev.cumulative_consumed
+    uow.session.add(MeterReturnRow(
+        meter_id=meter.id, customer_id=card.customer_id, last_sequence=ret.last_sequence,
+        remaining=ret.remaining, cumulative_purchased=ret.cumulative_purchased,
+        cumulative_consumed=ret.cumulative_consumed,
+        consumed_since_previous=consumed if prev is not None else ret.cumulative_consumed,
+        status=ret.status, tamper_count=ret.tamper_count,
+        illegal_card_count=ret.illegal_card_count, history_year=ret.history_month[0],
+        history_month=ret.history_month[1], history=[str(h) for h in ret.history],
+        written_at=ret.written_at, read_by=op.login))
+    uow.session.flush()
+    return consumed if prev is not None else ret.cumulative_consumed
+
+
+def _next_receipt(uow, station_code: str) -> str:
+    n = uow.session.execute(
+        update(StationRow).where(StationRow.code == station_code)
+        .values(next_receipt=StationRow.next_receipt + 1).returning(StationRow.next_receipt)
+    ).scalar_one_or_none()
+    if n is None:
+        raise BusinessRuleError(f"station {station_code} is not registered; run 'dbmis init'")
+    return f"{station_code}-{n - 1:08d}"
+
+
+def _finish(uow, vend: VendRow) -> None:
+    """WRITTEN/PENDING-verified -> COMPLETED with a receipt number, in the caller's transaction."""
+    t = now()
+    vend.written_at = vend.written_at or t
+    vend.receipt_no = _next_receipt(uow, vend.station)
+    vend.completed_at = t
+    vend.state = VendState.COMPLETED.value
+
+
+def _matches(vend: VendRow, image: CardImage) -> bool:
+    v = image.vend
+    return (v is not None and v.sequence == vend.sequence and v.credit == vend.credit
+            and v.meter_no == vend.meter.meter_no)
+
+
+def reconcile_with_card(uow, image: CardImage) -> list[tuple[int, str]]:
+    """Settle unfinished sales of the card's meter against what the card holds."""
+    done = []
+    meter = uow.session.scalar(select(MeterRow).where(MeterRow.meter_no == image.header.meter_no))
+    if meter is None:
+        return done
+    open_vends = uow.session.scalars(select(VendRow).where(
+        VendRow.meter_id == meter.id,
+        VendRow.state.in_([VendState.PENDING.value, VendState.WRITTEN.value]))
+        .order_by(VendRow.sequence))
+    card_seq = image.vend.sequence if image.vend else 0
+    loaded = image.returned.last_sequence if image.returned else 0
+    for v in open_vends:
+        if v.state == VendState.WRITTEN.value or _matches(v, image) or loaded >= v.sequence:
+            _finish(uow, v)
+            done.append((v.id, VendState.COMPLETED.value))
+        elif card_seq < v.sequence and v.card.uid == image.uid:
+            v.state = VendState.FAILED.value
+            v.note = "card did not receive the record (reconciled)"
+            v.completed_at = now()
+            _release_sequence(uow, v)
+            done.append((v.id, VendState.FAILED.value))
+    uow.session.flush()
+    return done
+
+
+def _release_sequence(uow, v: VendRow) -> None:
+    uow.session.execute(update(MeterRow).where(MeterRow.id == v.meter_id,
+                                               MeterRow.last_sequence == v.sequence)
+                        .values(last_sequence=v.sequence - 1))
+
+
+def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
+    """Sell ``amount`` of money to the customer whose card is in the reader."""
+    op.require(Perm.VEND)
+    amt = _check_amount(app, amount)
+    fmt = app.card_format
+    station = app.config.station_code
+    with connected(app) as conn:
+        image = fmt.read(conn)
+        ensure_user_card(image)
+        # -- step 1: check the card against the database, record returns, reconcile -----------
+        with app.uow() as uow:
+            customer = get_customer_row(uow, account_no)
+            card = card_row(uow, image.uid)
+            meter = current_meter(uow, customer)
+            if card.customer_id != customer.id or meter is None or card.meter_id != meter.id:
+                raise BusinessRuleError(f"card {image.uid} does not belong to customer {account_no}'s "
+                                        "meter")
+            if card.status != CardStatus.ACTIVE.value:
+                raise BusinessRuleError(f"card {image.uid} is {card.status}; sale refused")
+            consumed = record_return(uow, op, image)
+            reconcile_with_card(uow, image)
+            uow.commit()
+            card_seq = image.vend.sequence if image.vend else 0
+            if card_seq > meter.last_sequence:
+                raise BusinessRuleError(f"card holds sequence {card_seq} but the database is at "
+                                        f"{meter.last_sequence}; sale stopped for inspection")
+            if card_seq < meter.last_sequence:
+                raise BusinessRuleError(f"card holds sequence {card_seq} but the database is at "
+                                        f"{meter.last_sequence}; the card is out of date")
+            if image.unloaded and app.config.data["sales"]["refuse_unloaded"]:
+                raise BusinessRuleError(
+                    f"the previous purchase (sequence {card_seq}) has not been loaded into the meter; "
+                    "the customer must insert the card in the meter first")
+            q = _quote(app, customer, amt)
+            unit = CreditUnit(meter.model.credit_unit)
+            credit = q.energy if unit == CreditUnit.KWH else q.amount
+            seq = meter.last_sequence + 1
+            issued = now().replace(microsecond=0)
+            # -- step 2: reserve the sequence durably -----------------------------------------
+            claimed = uow.session.execute(
+                update(MeterRow).where(MeterRow.id == meter.id, MeterRow.last_sequence == seq - 1)
+                .values(last_sequence=seq)).rowcount
+            if claimed != 1:
+                raise BusinessRuleError("another station sold to this meter at the same moment; "
+                                        "read the card again")
+            row = VendRow(customer_id=customer.id, meter_id=meter.id, card_id=card.id, sequence=seq,
+                          amount=q.amount, energy=q.energy, credit=credit, credit_unit=int(unit),
+                          tariff=q.tariff, unit_price=q.unit_price,
+                          price_lines=[[k, str(v)] for k, v in q.lines], operator=op.login,
+                          station=station, state=VendState.PENDING.value, issued_at=issued)
+            uow.session.add(row)
+            uow.commit()
+            vend_id, meter_no = row.id, meter.meter_no
+        record = VendRecord(seq, credit, unit, meter_no, account_no, issued)
+        # -- step 3: write and read back -----------------------------------------------------
+        try:
+            fmt.write_vend(conn, record)
+            back = fmt.read(conn)
+        except CardError as exc:
+            _settle_after_error(app, vend_id, conn, fmt)
+            raise CardError(f"{exc}; sale {vend_id} is pending until the card is presented "
+                            "again (do not refund: the card may hold the credit)") from exc
+    verified = back.vend is not None and back.vend.sequence == seq and back.vend.credit == credit
+    # -- step 4: complete --------------------------------------------------------------------
+    with app.uow() as uow:
+        row = uow.session.get(VendRow, vend_id)
+        if not verified:
+            row.state = VendState.FAILED.value
+            row.note = "read-back after write did not show the record"
+            row.completed_at = now()
+            _release_sequence(uow, row)
+            uow.commit()
+            raise CardError("the card did not keep the vend record (read-back failed); no credit was "
+                            "sold, try again")
+        _finish(uow, row)
+        uow.commit()
+        return _result(app, row, consumed)
+
+
+def _settle_after_error(app, vend_id: int, conn, fmt) -> None:
+    """After a card error, settle the pending sale now if the card can still be read."""
+    try:
+        image = fmt.read(conn)
+    except CardError:
+        return  # card gone: stays pending, reconciled when the card is back
+    with app.uow() as uow:
+        reconcile_with_card(uow, image)
+        uow.commit()
+
+
+def _result(app, row: VendRow, consumed) -> SaleResult:
+    from .receipts import render_receipt
+
+    return SaleResult(row.id, row.customer.account_no, row.meter.meter_no, row.sequence, row.amount,
+                      row.energy, row.credit, CreditUnit(row.credit_unit), VendState(row.state),
+                      row.receipt_no, render_receipt(app, row), consumed)
+
+
+def reconcile_card_in_reader(app, op: Operator) -> list[tuple[int, str]]:
+    """Settle unfinished sales using the card in the reader (after a crash or a pulled card)."""
+    op.require(Perm.RECONCILE)
+    with connected(app) as conn:
+        image = app.card_format.read(conn)
+    with app.uow() as uow:
+        done = reconcile_with_card(uow, image)
+        record_return(uow, op, image)
+        uow.commit()
+        return done
+
+
+def unfinished(app, op: Operator) -> list[tuple[int, str, int, str]]:
+    op.require(Perm.VIEW)
+    with app.uow() as uow:
+        rows = uow.session.scalars(select(VendRow).where(
+            VendRow.state.in_([VendState.PENDING.value, VendState.WRITTEN.value])))
+        return [(r.id, r.meter.meter_no, r.sequence, r.state) for r in rows]
+
+
+def sales_of(app, op: Operator, account_no: str) -> list[VendRow]:
+    op.require(Perm.VIEW)
+    with app.uow() as uow:
+        c = get_customer_row(uow, account_no)
+        return list(uow.session.scalars(select(VendRow).where(VendRow.customer_id == c.id)
+                                        .order_by(VendRow.sequence, VendRow.id)))
+
+

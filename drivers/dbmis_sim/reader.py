@@ -1,0 +1,105 @@
+"""The simulated reader: a folder holding a stock of card files and one slot.
+
+    <folder>/cards/<UID>.card   every card ever made (the customer keeps them)
+    <folder>/slot               symlink to the card that is in the reader
+    <folder>/faults.json        optional faults for the next connection (see ``Faults``)
+
+Separate processes (the clerk's host, the meter simulator, a test) share cards through these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import attrs
+
+from dbmis_core.errors import NoCardError, ValidationError
+
+from .sle4442 import Faults, SimCardConnection, new_card_file
+
+
+class SimReader:
+    def __init__(self, folder: str | os.PathLike, name: str = "DBMIS simulated reader 0",
+                 faults: Faults | None = None) -> None:
+        self.folder = Path(folder)
+        self.name = name
+        self.faults = faults
+        (self.folder / "cards").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def slot(self) -> Path:
+        return self.folder / "slot"
+
+    def card_path(self, uid: str) -> Path:
+        return self.folder / "cards" / f"{uid.upper()}.card"
+
+    def card_present(self) -> bool:
+        return self.slot.exists()
+
+    def inserted_uid(self) -> str | None:
+        if not self.slot.is_symlink() or not self.slot.exists():
+            return None
+        return Path(os.readlink(self.slot)).stem
+
+    def _take_faults(self) -> Faults | None:
+        if self.faults is not None:
+            return self.faults
+        f = self.folder / "faults.json"
+        if not f.exists():
+            return None
+        spec = json.loads(f.read_text())
+        faults = Faults(**spec)
+        if faults.once:
+            f.unlink()
+        return faults
+
+    def connect(self) -> SimCardConnection:
+        if not self.card_present():
+            raise NoCardError("no card in the reader; insert a card")
+        return SimCardConnection(self.slot.resolve(), self._take_faults(), on_pull=self.eject)
+
+    def new_card(self) -> str:
+        """Take a blank card from stock and put it in the reader."""
+        from .sle4442 import UID_LEN
+        import secrets
+
+        uid = secrets.token_bytes(UID_LEN)
+        new_card_file(self.card_path(uid.hex()), uid)
+        self.insert(uid.hex().upper())
+        return uid.hex().upper()
+
+    def insert(self, uid_or_path: str | os.PathLike) -> str:
+        """Put a card in the reader (by UID from the stock, or by a card file path)."""
+        p = Path(uid_or_path)
+        if not p.exists():
+            p = self.card_path(str(uid_or_path))
+        if not p.exists():
+            raise ValidationError(f"no simulated card {uid_or_path!s}")
+        self.eject()
+        os.symlink(p.resolve(), self.slot)
+        return p.stem
+
+    def eject(self) -> None:
+        if self.slot.is_symlink() or self.slot.exists():
+            self.slot.unlink()
+
+    def inject(self, faults: Faults) -> None:
+        """Arrange faults for the next connection made by any process."""
+        (self.folder / "faults.json").write_text(json.dumps(attrs.asdict(faults)))
+
+    def close(self) -> None:
+        pass
+
+
+def reader_folder(settings: dict) -> Path:
+    return Path(settings.get("folder") or Path(settings["home"]) / "sim")
+
+
+def open_reader(settings: dict) -> SimReader:
+    return SimReader(reader_folder(settings))
+
+
+def enumerate_readers(settings: dict) -> list[str]:
+    return ["DBMIS simulated reader 0"]

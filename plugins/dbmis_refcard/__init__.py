@@ -1,0 +1,1 @@
+"""The reference card format for SLE4442 memory cards (``dbmis-ref``)."""

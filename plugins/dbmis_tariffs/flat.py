@@ -1,0 +1,47 @@
+"""Flat tariff: one price per kWh for each customer category.
+
+Prices come from ``[tariffs.flat]`` in the configuration (category = "price"); the defaults below
+apply to categories left out. Energy = amount / price rounded down to 0.01 kWh (dbmis_core.money).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from dbmis_core.domain import Quote
+from dbmis_core.errors import ConfigError
+from dbmis_core.hookspecs import hookimpl
+from dbmis_core.money import PRICE_STEP, energy_for, to_decimal
+from dbmis_core.types import Tariff, TariffContext
+
+DEFAULT_PRICES = {
+    "residential": Decimal("0.5600"),
+    "commercial": Decimal("0.8500"),
+    "industrial": Decimal("0.7200"),
+    "agricultural": Decimal("0.4800"),
+}
+
+
+def price_for(ctx: TariffContext) -> Decimal:
+    configured = ctx.settings.get(ctx.category)
+    if configured is None:
+        try:
+            return DEFAULT_PRICES[ctx.category]
+        except KeyError:
+            raise ConfigError(f"flat tariff has no price for category {ctx.category!r}") from None
+    price = to_decimal(configured, f"flat tariff price for {ctx.category}")
+    if price <= 0 or price != price.quantize(PRICE_STEP):
+        raise ConfigError(f"flat tariff price for {ctx.category} must be positive with at most "
+                          f"4 decimals, got {configured}")
+    return price
+
+
+def quote_flat(amount: Decimal, ctx: TariffContext) -> Quote:
+    price = price_for(ctx)
+    return Quote(tariff="flat", amount=amount, energy=energy_for(amount, price), unit_price=price,
+                 lines=(("Energy charge", amount),))
+
+
+@hookimpl
+def dbmis_tariffs():
+    return [Tariff(name="flat", title="Flat price per kWh by category", quote=quote_flat)]
