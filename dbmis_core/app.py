@@ -14,6 +14,15 @@ from .errors import ConfigError
 class Application:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config.load()
+        self.operator_provider = None  # set by a host: returns the logged-in Operator
+
+    def operator(self):
+        """The operator commands run as; hosts decide how to ask for the password."""
+        from .errors import AuthenticationError
+
+        if self.operator_provider is None:
+            raise AuthenticationError("no operator is logged in")
+        return self.operator_provider()
 
     @cached_property
     def pm(self):

@@ -96,11 +96,10 @@ class UnitOfWork:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
-            self.session = None
+        # close() rolls back anything uncommitted and detaches objects without expiring them,
+        # so results stay readable after the unit of work ends
+        self.session.close()
+        self.session = None
 
     def commit(self) -> None:
         try:

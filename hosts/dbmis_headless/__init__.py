@@ -1,0 +1,1 @@
+"""Headless host: the ``dbmis`` command line (and later the HTTP API)."""
