@@ -1,0 +1,88 @@
+"""Storage on a real SQLite file and on PostgreSQL: migrations, Decimal, aware times, constraints."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from dbmis_core.domain import Customer
+from dbmis_core.errors import StorageError, ValidationError
+from dbmis_core.services import registry
+from dbmis_core.storage import db
+from dbmis_core.storage.models import Base, MeterReturnRow, OperatorRow
+
+
+def test_schema_is_at_head_and_matches_the_models(app):
+    current, head = db.schema_status(app.engine)
+    assert current == head == "0001"
+    tables = set(inspect(app.engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+
+
+def test_migrations_go_down_and_up_again(app):
+    with app.engine.begin() as conn:
+        command.downgrade(db._alembic_config(conn), "base")
+    assert db.schema_status(app.engine)[0] is None
+    with pytest.raises(StorageError, match="not initialised"):
+        db.check_schema(app.engine)
+    db.upgrade(app.engine)
+    db.check_schema(app.engine)
+
+
+def test_times_come_back_aware_in_utc_and_naive_is_refused(app):
+    plus8 = timezone(timedelta(hours=8))
+    with app.uow() as uow:
+        row = uow.session.scalar(select(OperatorRow))
+        row.created_at = datetime(2026, 1, 1, 8, 0, tzinfo=plus8)
+        uow.commit()
+    with app.uow() as uow:
+        got = uow.session.scalar(select(OperatorRow)).created_at
+    assert got.tzinfo is not None and got == datetime(2026, 1, 1, 0, 0, tzinfo=timezone.utc)
+    with app.uow() as uow:
+        uow.session.scalar(select(OperatorRow)).created_at = datetime(2026, 1, 1)
+        with pytest.raises(StatementError, match="timezone-aware"):
+            uow.commit()
+
+
+def test_money_and_energy_stay_exact(demo, admin):
+    with demo.uow() as uow:
+        c = registry.get_customer_row(uow, "100001")
+        m = registry.current_meter(uow, c)
+        uow.session.add(MeterReturnRow(
+            meter_id=m.id, customer_id=c.id, last_sequence=1, remaining=Decimal("0.01"),
+            cumulative_purchased=Decimal("999999999999.99"), cumulative_consumed=Decimal("0.07"),
+            consumed_since_previous=Decimal("123456789012.34"), status=0, tamper_count=0,
+            illegal_card_count=0, history_year=2026, history_month=11, history=["1.10"],
+            written_at=datetime(2026, 11, 1, tzinfo=timezone.utc), read_by="admin"))
+        uow.commit()
+    with demo.uow() as uow:
+        r = uow.session.scalar(select(MeterReturnRow))
+    assert r.cumulative_purchased == Decimal("999999999999.99")
+    assert r.consumed_since_previous == Decimal("123456789012.34")
+    assert isinstance(r.remaining, Decimal) and r.remaining == Decimal("0.01")
+
+
+def test_duplicate_account_is_refused_and_changes_nothing(demo, admin):
+    with demo.uow() as uow:
+        with pytest.raises(ValidationError, match="already in use"):
+            registry.add_customer(uow, admin, Customer("100001", "Someone Else"))
+    with demo.uow() as uow:
+        assert registry.get_customer_row(uow, "100001").name == "Li Wei"
+
+
+def test_database_enforces_unique_accounts_too(demo):
+    from dbmis_core.storage.models import CustomerRow
+
+    with demo.uow() as uow:
+        uow.session.add(CustomerRow(account_no="100001", name="dup", category="residential"))
+        with pytest.raises(IntegrityError):
+            uow.commit()
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path):
+    engine = db.make_engine("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(StorageError, match="cannot reach the database"):
+        db.schema_status(engine)
