@@ -34,9 +34,13 @@ def to_decimal(value: object, what: str = "value") -> Decimal:
 def money(value: object, what: str = "amount") -> Decimal:
     """An amount of money; more than two decimals is a typing error, not something to round."""
     d = to_decimal(value, what)
-    if d != d.quantize(CENT):
+    try:
+        cents = d.quantize(CENT)
+    except InvalidOperation:  # more digits than the decimal context holds
+        raise ValidationError(f"{what} is too large: {value}") from None
+    if d != cents:
         raise ValidationError(f"{what} has more than two decimals: {value}")
-    return d.quantize(CENT)
+    return cents
 
 
 def round_money(value: Decimal) -> Decimal:

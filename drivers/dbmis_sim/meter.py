@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import attrs
 
 from dbmis_core.domain import CardType, MeterReturn
 from dbmis_core.errors import CardFormatError
+from dbmis_core.money import KWH_STEP
 
 HISTORY_MONTHS = 24
 
@@ -121,12 +122,13 @@ class MeterSimulator:
                                 "by this meter simulator yet", False)
         if st.bound_uid is None:
             st.bound_uid = uid
-        elif st.bound_uid != uid and header.card_type == CardType.USER:
-            st.illegal_card_count += 1
-            self.save()
-            return InsertResult(False, Decimal(0), "card refused: not the card bound to this meter",
-                                False)
-        elif header.card_type == CardType.REPLACEMENT:
+        elif st.bound_uid != uid:
+            # headers carry no MAC: only a genuine vend record proves a replacement was issued
+            if header.card_type != CardType.REPLACEMENT or vend is None:
+                st.illegal_card_count += 1
+                self.save()
+                return InsertResult(False, Decimal(0), "card refused: not the card bound to this "
+                                    "meter", False)
             st.bound_uid = uid
         forged = [s for s in slots if s.problem and "MAC" in s.problem]
         applied, message, accepted = Decimal(0), "", True
@@ -163,7 +165,8 @@ class MeterSimulator:
             day = self.today + timedelta(days=1)
             if day.month != self.today.month:
                 st.history = ["0.00"] + st.history[:HISTORY_MONTHS - 1]
-            want = Decimal(profile(day) if profile else daily_kwh)
+            # the meter registers whole hundredths of a kWh, the resolution of its return data
+            want = Decimal(profile(day) if profile else daily_kwh).quantize(KWH_STEP, ROUND_DOWN)
             rem = Decimal(st.remaining)
             use = max(Decimal(0), min(want, rem))
             st.remaining = str(rem - use)

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from dbmis_core.cards import CardConnection, CardHeader, CardImage, SlotState, VendRecord
 from dbmis_core.domain import CardType, CreditUnit, MeterReturn
-from dbmis_core.errors import BlankCardError, CardFormatError, WrongPscError
+from dbmis_core.errors import BlankCardError, CardFormatError, ConfigError, WrongPscError
 from dbmis_core.keys import TRANSPORT_PSC, card_key, card_psc
 from dbmis_core.money import from_hundredths, to_hundredths
 
@@ -184,7 +184,11 @@ class RefCardFormat:
         return tuple(states), newest, newest_at
 
     def _meter_key(self, header: CardHeader) -> bytes:
-        return self.keys.meter_key(header.meter_no, header.key_version)
+        try:
+            return self.keys.meter_key(header.meter_no, header.key_version)
+        except ConfigError:  # the header came off a card: a foreign card, not a broken key file
+            raise CardFormatError(f"card was issued under card key version {header.key_version}, "
+                                  "which this system's key file does not hold") from None
 
     # -- system side -------------------------------------------------------------------------
     def personalise(self, conn: CardConnection, header: CardHeader) -> str:
@@ -194,7 +198,7 @@ class RefCardFormat:
         psc = card_psc(meter_key, uid_raw)
         current = conn.read(HDR_AT, HDR_LEN)
         wanted = pack_header(header)
-        if current not in (b"\xff" * HDR_LEN, wanted):
+        if any(c not in (0xFF, w) for c, w in zip(current, wanted)):  # blank, torn issue or done
             raise CardFormatError("the card is already issued; use a blank card")
         if current == wanted:  # resuming an interrupted issue: the PSC may already be changed
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from dbmis_core.domain import Quote
-from dbmis_core.errors import ConfigError
+from dbmis_core.errors import ConfigError, ValidationError
 from dbmis_core.hookspecs import hookimpl
 from dbmis_core.money import PRICE_STEP, energy_for, to_decimal
 from dbmis_core.types import Tariff, TariffContext
@@ -29,8 +29,11 @@ def price_for(ctx: TariffContext) -> Decimal:
             return DEFAULT_PRICES[ctx.category]
         except KeyError:
             raise ConfigError(f"flat tariff has no price for category {ctx.category!r}") from None
-    price = to_decimal(configured, f"flat tariff price for {ctx.category}")
-    if price <= 0 or price != price.quantize(PRICE_STEP):
+    try:
+        price = to_decimal(configured, f"flat tariff price for {ctx.category}")
+    except ValidationError as exc:  # it came from the configuration file, not from a clerk
+        raise ConfigError(str(exc)) from None
+    if price <= 0 or price.normalize().as_tuple().exponent < PRICE_STEP.as_tuple().exponent:
         raise ConfigError(f"flat tariff price for {ctx.category} must be positive with at most "
                           f"4 decimals, got {configured}")
     return price
