@@ -1,0 +1,109 @@
+"""Background work for pages: one worker thread, results delivered on the GUI thread.
+
+Card readers are not safe to share across threads, so every job (card I/O, database work, a sale)
+runs on a single worker thread in submission order, like Electrum's device I/O executor. A job never
+touches widgets: it returns a value or raises, and the runner hands that back through queued signals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+
+from dbmis_core.errors import DbmisError
+
+log = logging.getLogger(__name__)
+
+
+def error_message(exc: BaseException) -> str:
+    """One line a clerk can read; anything that is not a DbmisError is a bug and gets logged."""
+    if isinstance(exc, DbmisError):
+        return str(exc)
+    log.error("unexpected error in background job", exc_info=exc)
+    return f"unexpected error ({type(exc).__name__}: {exc}); please report it"
+
+
+class _Signals(QObject):
+    done = pyqtSignal(int, object)
+    failed = pyqtSignal(int, object)
+
+
+class _Job(QRunnable):
+    def __init__(self, job_id: int, fn: Callable[[], Any], signals: _Signals) -> None:
+        super().__init__()
+        self.job_id, self.fn, self.signals = job_id, fn, signals
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as exc:
+            self.signals.failed.emit(self.job_id, exc)
+        else:
+            self.signals.done.emit(self.job_id, result)
+
+
+class BackgroundRunner(QObject):
+    """Runs callables on one worker thread; ``busy_changed`` drives the host's busy indicator."""
+
+    busy_changed = pyqtSignal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._signals = _Signals(self)
+        self._signals.done.connect(self._on_done)
+        self._signals.failed.connect(self._on_failed)
+        self._pending: dict[int, tuple[Callable, Callable]] = {}
+        self._ids = itertools.count(1)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def run(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
+            on_error: Callable[[str], None]) -> None:
+        job_id = next(self._ids)
+        self._pending[job_id] = (on_done, on_error)
+        if len(self._pending) == 1:
+            self.busy_changed.emit(True)
+        self.pool.start(_Job(job_id, fn, self._signals))
+
+    def _settle(self, job_id: int) -> tuple[Callable, Callable]:
+        callbacks = self._pending.pop(job_id)
+        if not self._pending:
+            self.busy_changed.emit(False)
+        return callbacks
+
+    def _on_done(self, job_id: int, result: object) -> None:
+        self._settle(job_id)[0](result)
+
+    def _on_failed(self, job_id: int, exc: BaseException) -> None:
+        self._settle(job_id)[1](error_message(exc))
+
+    def wait(self, msecs: int = -1) -> bool:
+        return self.pool.waitForDone(msecs)
+
+
+@attrs.frozen
+class PageContext:
+    """What a plugin page's ``factory(ctx)`` receives from the host.
+
+    ``app`` and ``operator`` are for service calls; ``run(fn, on_done, on_error)`` runs ``fn()`` off
+    the GUI thread and calls ``on_done(result)`` or ``on_error(message)`` back on it; ``status(text)``
+    shows a transient message in the status bar.
+    """
+
+    app: Any
+    operator: Any
+    runner: BackgroundRunner
+    status: Callable[[str], None]
+
+    def run(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
+            on_error: Callable[[str], None]) -> None:
+        self.runner.run(fn, on_done, on_error)

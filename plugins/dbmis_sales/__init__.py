@@ -1,0 +1,1 @@
+"""Daily business: the electricity sale page of the Qt workstation."""
