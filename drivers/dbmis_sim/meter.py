@@ -18,7 +18,7 @@ from pathlib import Path
 import attrs
 
 from dbmis_core.domain import CardType, MeterReturn
-from dbmis_core.errors import CardFormatError
+from dbmis_core.errors import CardFormatError, CardLockedError, WrongPscError
 from dbmis_core.money import KWH_STEP
 
 HISTORY_MONTHS = 24
@@ -121,7 +121,8 @@ class MeterSimulator:
             return InsertResult(False, Decimal(0), f"{header.card_type.name} cards are not handled "
                                 "by this meter simulator yet", False)
         if st.bound_uid is None:
-            st.bound_uid = uid
+            if vend is not None:  # only a genuine (MAC-valid) record may bind a new meter
+                st.bound_uid = uid
         elif st.bound_uid != uid:
             # headers carry no MAC: only a genuine vend record proves a replacement was issued
             if header.card_type != CardType.REPLACEMENT or vend is None:
@@ -153,7 +154,12 @@ class MeterSimulator:
             st.illegal_card_count += 1
             message += "; forged or moved record ignored"
         self.save()
-        card_format.meter_write_return(conn, key, self.return_data())
+        try:
+            card_format.meter_write_return(conn, key, self.return_data())
+        except (WrongPscError, CardLockedError):  # the card does not know this meter's PSC: forged
+            st.illegal_card_count += 1
+            self.save()
+            return InsertResult(False, applied, message + "; card refused: PSC rejected", False)
         return InsertResult(accepted, applied, message, True)
 
     # -- consumption ---------------------------------------------------------------------------

@@ -197,3 +197,24 @@ def test_consumption_finer_than_the_card_resolution_still_writes_a_return(meter,
     assert meter.run(3, Decimal("0.333")) == Decimal("0.99")
     assert put_in(meter, reader, card).return_written
     assert read_card(reader, card).returned == meter.return_data()
+
+
+def test_forged_user_header_does_not_bind_a_new_meter(tmp_path):
+    """A blank card with a hand-written USER header (no valid record, wrong PSC) binds nothing."""
+    from dbmis_core.cards import CardHeader
+    from dbmis_core.domain import CardType
+    from dbmis_core.keys import KeyStore
+    from dbmis_refcard.format import RefCardFormat
+    from dbmis_sim.meter import MeterSimulator
+    from dbmis_sim.reader import SimReader
+
+    real_keys, forger_keys = KeyStore({1: b"k" * 32}, 1), KeyStore({1: b"f" * 32}, 1)
+    reader = SimReader(tmp_path / "r")
+    reader.new_card()
+    with reader.connect() as conn:
+        RefCardFormat(forger_keys).personalise(conn, CardHeader(CardType.USER, 1, "123456", "1001"))
+    sim = MeterSimulator.provision(tmp_path / "m.json", "123456", real_keys.meter_key("123456"))
+    with reader.connect() as conn:
+        res = sim.insert(conn, RefCardFormat(real_keys))
+    assert not res.accepted and "PSC rejected" in res.message
+    assert sim.state.bound_uid is None and sim.state.illegal_card_count == 1
