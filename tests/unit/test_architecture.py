@@ -12,9 +12,8 @@ from dbmis_core import hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-PACKAGE_DIRS = {"dbmis_core": ".", "dbmis_tariffs": "plugins", "dbmis_refcard": "plugins",
-                "dbmis_sales": "plugins", "dbmis_sim": "drivers", "dbmis_headless": "hosts",
-                "dbmis_qt": "hosts"}
+PACKAGE_DIRS = {init.parent.name: folder for folder in (".", "plugins", "drivers", "hosts")
+                for init in (ROOT / folder).glob("dbmis_*/__init__.py")}
 
 
 def _lint(cwd: Path, pythonpath: list[Path]):
