@@ -67,10 +67,27 @@ class Application:
     def card_format(self):
         return self.pm.get_card_format(self.config.data["card"]["format"]).factory(self.keys)
 
-    @cached_property
-    def reader(self):
+    def open_reader(self):
         name = self.config.data["card"]["driver"]
         return self.pm.get_driver(name).open(self.config.driver_settings(name))
+
+    @cached_property
+    def devices(self):
+        """The reader's device manager (one I/O worker thread); GUI hosts run card work on it."""
+        from .devices import DeviceManager
+
+        return DeviceManager(self.open_reader, name=self.config.data["card"]["driver"] + " reader")
+
+    @property
+    def reader(self):
+        """The card reader. With the device manager started, only its worker thread may use it;
+        a single-threaded host (the command line) opens the reader directly."""
+        dm = self.__dict__.get("devices")
+        if dm is not None and dm.running:
+            return dm.reader
+        if "_direct_reader" not in self.__dict__:
+            self.__dict__["_direct_reader"] = self.open_reader()
+        return self.__dict__["_direct_reader"]
 
     def tariff(self, name: str | None = None):
         return self.pm.get_tariff(name or self.config.data["tariff"]["default"])
@@ -86,5 +103,7 @@ class Application:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
-        if "reader" in self.__dict__:
-            self.reader.close()
+        if "devices" in self.__dict__:
+            self.devices.stop()
+        if "_direct_reader" in self.__dict__:
+            self.__dict__.pop("_direct_reader").close()

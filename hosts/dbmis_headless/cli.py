@@ -26,6 +26,7 @@ CORE_COMMANDS = {
     "sales": "dbmis_headless.commands:sales_cmd",
     "reconcile": "dbmis_headless.commands:reconcile_cmd",
     "plugins": "dbmis_headless.commands:plugins_cmd",
+    "reader": "dbmis_headless.reader_commands:reader_group",
 }
 
 SHORT_HELP = {
@@ -39,6 +40,7 @@ SHORT_HELP = {
     "sales": "List a customer's sales.",
     "reconcile": "Settle unfinished sales with the card in the reader.",
     "plugins": "List installed plugins and their state.",
+    "reader": "Card reader state, readers and insert/remove events.",
 }
 
 

@@ -1,7 +1,7 @@
-"""Background work for pages: one worker thread, results delivered on the GUI thread.
+"""Background work for pages: jobs on the reader's worker thread, results on the GUI thread.
 
 Card readers are not safe to share across threads, so every job (card I/O, database work, a sale)
-runs on a single worker thread in submission order, like Electrum's device I/O executor. A job never
+runs on the device manager's worker thread (dbmis_core.devices) in submission order. A job never
 touches widgets: it returns a value or raises, and the runner hands that back through queued signals.
 """
 
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from collections.abc import Callable
 from typing import Any
 
 import attrs
-from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QObject, pyqtSignal
 
 from dbmis_core.errors import DbmisError
 
@@ -33,33 +35,20 @@ class _Signals(QObject):
     failed = pyqtSignal(int, object)
 
 
-class _Job(QRunnable):
-    def __init__(self, job_id: int, fn: Callable[[], Any], signals: _Signals) -> None:
-        super().__init__()
-        self.job_id, self.fn, self.signals = job_id, fn, signals
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except Exception as exc:
-            self.signals.failed.emit(self.job_id, exc)
-        else:
-            self.signals.done.emit(self.job_id, result)
-
-
 class BackgroundRunner(QObject):
-    """Runs callables on one worker thread; ``busy_changed`` drives the host's busy indicator."""
+    """Runs callables as jobs of the reader's device manager (one worker thread per device) and
+    delivers results on the GUI thread; ``busy_changed`` drives the host's busy indicator."""
 
     busy_changed = pyqtSignal(bool)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, devices, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
+        self.devices = devices.start()
         self._signals = _Signals(self)
         self._signals.done.connect(self._on_done)
         self._signals.failed.connect(self._on_failed)
         self._pending: dict[int, tuple[Callable, Callable]] = {}
+        self._futures: dict[int, Future] = {}
         self._ids = itertools.count(1)
 
     @property
@@ -72,10 +61,22 @@ class BackgroundRunner(QObject):
         self._pending[job_id] = (on_done, on_error)
         if len(self._pending) == 1:
             self.busy_changed.emit(True)
-        self.pool.start(_Job(job_id, fn, self._signals))
+        fut = self.devices.submit(fn)
+        self._futures[job_id] = fut
+        fut.add_done_callback(lambda f: self._deliver(job_id, f))
+
+    def _deliver(self, job_id: int, fut: Future) -> None:
+        """Called on the worker thread: queued signals carry the outcome to the GUI thread."""
+        if fut.cancelled():
+            self._signals.failed.emit(job_id, DbmisError("the operation was cancelled"))
+        elif fut.exception() is not None:
+            self._signals.failed.emit(job_id, fut.exception())
+        else:
+            self._signals.done.emit(job_id, fut.result())
 
     def _settle(self, job_id: int) -> tuple[Callable, Callable]:
         callbacks = self._pending.pop(job_id)
+        self._futures.pop(job_id, None)
         if not self._pending:
             self.busy_changed.emit(False)
         return callbacks
@@ -87,7 +88,10 @@ class BackgroundRunner(QObject):
         self._settle(job_id)[1](error_message(exc))
 
     def wait(self, msecs: int = -1) -> bool:
-        return self.pool.waitForDone(msecs)
+        """Wait for submitted jobs (a sale must not be cut off mid-write when the window closes)."""
+        done, not_done = futures_wait(list(self._futures.values()),
+                                      timeout=None if msecs < 0 else msecs / 1000)
+        return not not_done
 
 
 @attrs.frozen

@@ -6,7 +6,7 @@ import html
 import importlib.metadata as md
 import logging
 
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (
     QLabel,
@@ -24,8 +24,6 @@ from .runner import BackgroundRunner, PageContext, error_message
 
 log = logging.getLogger(__name__)
 
-READER_POLL_MS = 750
-
 
 def permitted(operator, page) -> bool:
     """Pages declare a permission by name; an unknown name hides the page rather than crash."""
@@ -39,10 +37,12 @@ def permitted(operator, page) -> bool:
 
 
 class MainWindow(QMainWindow):
+    reader_event = pyqtSignal(object)  # DeviceEvent, emitted on the device worker thread
+
     def __init__(self, app, operator) -> None:
         super().__init__()
         self.app, self.operator = app, operator
-        self.runner = BackgroundRunner(self)
+        self.runner = BackgroundRunner(app.devices, self)
         self.ctx = PageContext(app, operator, self.runner,
                                lambda text: self.statusBar().showMessage(text, 8000))
         self.pages = {p.name: p for p in app.pm.qt_pages() if permitted(operator, p)}
@@ -149,21 +149,20 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         for widget in (self.busy_bar, self.operator_label, self.station_label, self.reader_label):
             sb.addPermanentWidget(widget)
-        self.reader_timer = QTimer(self, interval=READER_POLL_MS)
-        self.reader_timer.timeout.connect(self.poll_reader)
-        self.reader_timer.start()
-        self.poll_reader()
+        self.reader_event.connect(self.show_reader_state)
+        self.app.devices.subscribe(self.reader_event.emit)
 
-    def poll_reader(self) -> None:
-        """Cheap presence check on the GUI thread (a file test for the simulated reader)."""
-        try:
-            state = "card present" if self.app.reader.card_present() else "no card"
-        except Exception as exc:
-            state = f"error: {error_message(exc)}"
-        self.reader_label.setText(f"Reader: {state}")
+    def show_reader_state(self, event) -> None:
+        """Reader state from the device manager: no reader, no card, card present, busy, error."""
+        text = f"Reader: {event.state.value}"
+        if event.detail:
+            text += f" ({event.detail})"
+        self.reader_label.setText(text)
+        if event.kind in ("inserted", "removed"):
+            self.statusBar().showMessage(f"Card {event.kind}", 4000)
 
     def closeEvent(self, event) -> None:
         """Let a running sale finish: stopping mid-write would leave it pending on the card."""
-        self.reader_timer.stop()
+        self.app.devices.unsubscribe(self.reader_event.emit)
         self.runner.wait()
         super().closeEvent(event)

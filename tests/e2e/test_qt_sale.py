@@ -25,6 +25,7 @@ from dbmis_qt.app import launch
 from dbmis_qt.login import LoginDialog
 from dbmis_qt.window import MainWindow
 from dbmis_sim.meter import MeterSimulator
+from dbmis_sim.reader import SimReader, reader_folder
 
 CLERK, CLERK_PW = "clerk", "clerk-demo-1"
 METER_NO = "000020240001"
@@ -38,6 +39,11 @@ def issued(demo):
     demo.reader.new_card()
     uid = cards.issue_user_card(demo, clerk, "100001")
     return demo, clerk, uid
+
+
+def hand(app) -> SimReader:
+    """The customer's hand at the simulated reader: another view of the same card slot."""
+    return SimReader(reader_folder(app.config.driver_settings("sim")))
 
 
 def click(qtbot, widget) -> None:
@@ -124,15 +130,16 @@ def test_clerk_sells_through_the_workstation(issued, qtbot, artifacts_dir, backe
     assert page.receipt_no_label.text() == f"Receipt {sale.receipt_no}"
     assert sale.receipt_no in page.receipt_view.toPlainText()
     assert sale.sequence == 1 and sale.energy == Decimal("89.28") and sale.amount == Decimal("50.00")
-    assert cards.read_card(app, clerk).image.vend.sequence == 1
+    # the window owns the reader now: the test reads through the same device worker
+    assert app.devices.call(cards.read_card, app, clerk).image.vend.sequence == 1
     assert page.card_labels["loaded"].text().startswith("No")
 
     # -- the customer loads the card, uses 30 kWh, comes back: the page shows the return data -----
     meter = MeterSimulator.provision(tmp_path / "meter.json", METER_NO, app.keys.meter_key(METER_NO))
-    with cards.connected(app) as conn:
+    with hand(app).connect() as conn:
         assert meter.insert(conn, app.card_format).applied == Decimal("89.28")
     meter.run(10, Decimal("3"))
-    with cards.connected(app) as conn:
+    with hand(app).connect() as conn:
         meter.insert(conn, app.card_format)
     click(qtbot, page.read_button)
     qtbot.waitUntil(lambda: page.card_labels["consumed"].text() == "30.00 kWh", timeout=WAIT_MS)
@@ -152,7 +159,7 @@ def test_sale_error_is_shown_and_sells_nothing(issued, qtbot, problem):
         qtbot.waitUntil(lambda: page.preview_label.text() == expected, timeout=WAIT_MS)
     else:
         qtbot.keyClicks(page.amount_edit, "20.00")
-        app.reader.eject()
+        hand(app).eject()
         qtbot.waitUntil(lambda: window.reader_label.text() == "Reader: no card", timeout=WAIT_MS)
         expected = "no card in the reader; insert a card"
     click(qtbot, page.sell_button)
