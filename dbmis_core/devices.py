@@ -25,6 +25,7 @@ from .errors import CardTimeoutError, DbmisError, ReaderError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_WAKE = "wake"  # queue token: look at the reader now
 
 
 class ReaderState(enum.StrEnum):
@@ -146,6 +147,8 @@ class DeviceManager:
             self._set_state(ReaderState.NO_READER, str(exc))
             return False
         self._open_error = ""
+        if hasattr(self._reader, "subscribe"):  # drivers with native events wake the worker at once
+            self._reader.subscribe(lambda _kind: self._jobs.put(_WAKE))
         return True
 
     def _poll(self) -> None:
@@ -165,6 +168,8 @@ class DeviceManager:
     def _drop_reader(self, why: str) -> None:
         try:
             if self._reader is not None:
+                if hasattr(self._reader, "unsubscribe"):
+                    self._reader.unsubscribe()
                 self._reader.close()
         except Exception:
             log.debug("closing a failed reader", exc_info=True)
@@ -205,7 +210,8 @@ class DeviceManager:
                 continue
             if job is None:
                 break
-            self._run(*job)
+            if job != _WAKE:
+                self._run(*job)
             self._poll()
         if self._reader is not None:
             try:

@@ -131,3 +131,29 @@ def test_a_failing_listener_does_not_stop_the_device(manager, sim):
     rec.wait_for(lambda e: e.state == ReaderState.NO_CARD)
     sim.new_card()
     rec.wait_for(lambda e: e.kind == "inserted")
+
+
+def test_native_reader_events_wake_the_worker(tmp_path):
+    """A driver with subscribe() (PC/SC's card monitor) is looked at as soon as it signals."""
+
+    class EventingReader(SimReader):
+        callback = None
+
+        def subscribe(self, callback):
+            EventingReader.callback = callback
+
+        def unsubscribe(self):
+            EventingReader.callback = None
+
+    sim = SimReader(tmp_path / "sim")
+    rec = Recorder()
+    dm = DeviceManager(lambda: EventingReader(sim.folder), poll_interval=60)  # polling alone: never
+    dm.subscribe(rec)
+    dm.start()
+    try:
+        rec.wait_for(lambda e: e.state == ReaderState.NO_CARD)
+        sim.new_card()
+        EventingReader.callback("inserted")
+        rec.wait_for(lambda e: e.kind == "inserted", timeout=2)
+    finally:
+        dm.stop()
