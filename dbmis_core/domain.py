@@ -74,6 +74,14 @@ class CardType(enum.IntEnum):
     CHECK = 4
     SET = 5
     CLEAR = 6
+    PRESET = 7
+    METER_READING = 8
+    MANAGEMENT = 9
+
+    @property
+    def is_service(self) -> bool:
+        """Service cards carry a command for meters, not a customer's vend."""
+        return self not in (CardType.USER, CardType.REPLACEMENT)
 
 
 class CardStatus(enum.StrEnum):
@@ -223,3 +231,5 @@ class MeterReturn:
     TAMPER = 0x02
     LOW_CREDIT = 0x04
     OVERDRAFT = 0x08
+    ALARM2 = 0x10      # remaining at or below the second (lower) alarm level
+    SUSPENDED = 0x20   # supply suspended by a management card

@@ -5,6 +5,8 @@ cannot forge cards. Derivation (HMAC-SHA256):
     meter key = HMAC(master[v], "meter" | meter_no)          -- provisioned into each meter
     card key  = HMAC(meter key, "card" | card uid)           -- MACs the records on one card
     PSC       = HMAC(meter key, "psc" | card uid)[:3]        -- the card's write password
+    service key = HMAC(master[v], "service")                 -- provisioned into every meter; keys
+                                                                batch service cards (any meter)
 A record copied onto another card (other uid) or meant for another meter fails its MAC.
 """
 
@@ -81,10 +83,16 @@ class KeyStore:
     def load_or_create(cls, path: Path) -> "KeyStore":
         return cls.load(path) if Path(path).exists() else cls.create(path)
 
-    def meter_key(self, meter_no: str, version: int | None = None) -> bytes:
+    def _master(self, version: int | None) -> bytes:
         v = self.current_version if version is None else version
         try:
-            master = self._secrets[v]
+            return self._secrets[v]
         except KeyError:
             raise ConfigError(f"no card key of version {v} in the key file") from None
-        return _h(master, b"meter", meter_no.encode())
+
+    def meter_key(self, meter_no: str, version: int | None = None) -> bytes:
+        return _h(self._master(version), b"meter", meter_no.encode())
+
+    def service_key(self, version: int | None = None) -> bytes:
+        """The key every meter of the utility holds, for service cards meant for any meter."""
+        return _h(self._master(version), b"service")

@@ -24,7 +24,28 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ..cards import CardHeader, VendRecord
+from ..cards import (
+    ANY_METER,
+    COMMANDS,
+    MAX_TEST_USES,
+    SINGLE_METER_TYPES,
+    SNAPSHOT_TYPES,
+    CardHeader,
+    CardImage,
+    CheckCommand,
+    ClearCommand,
+    ManagementCommand,
+    MeterParameters,
+    MeterReading,
+    MeterSnapshot,
+    PresetCommand,
+    ReadingCommand,
+    SelfTestCommand,
+    ServiceCardImage,
+    ServiceMark,
+    SetCommand,
+    VendRecord,
+)
 from ..domain import CardType, CreditUnit, MeterReturn, Quote
 from ..errors import (
     BlankCardError,
@@ -258,6 +279,57 @@ def _returns(draw, meter_no: str):
         written_at=draw(_times))
 
 
+_hundredths = lambda top: st.decimals(min_value=0, max_value=top, places=2)  # noqa: E731
+_meter_nos = _digits(6, 12).filter(lambda m: m != ANY_METER)
+
+
+def _parameters():
+    return st.builds(MeterParameters, _hundredths(99_999), _hundredths(99_999),
+                     _hundredths(999_999), _hundredths(99_999), st.integers(0, 10**6),
+                     st.decimals(min_value=0, max_value=99, places=4), st.integers(0, 65535))
+
+
+_COMMAND_STRATEGIES = {
+    CardType.TEST: st.builds(SelfTestCommand, _hundredths(99), st.integers(1, MAX_TEST_USES)),
+    CardType.CHECK: st.just(CheckCommand()),
+    CardType.SET: st.builds(SetCommand, _parameters()),
+    CardType.CLEAR: st.just(ClearCommand()),
+    CardType.PRESET: st.builds(PresetCommand, _hundredths(9_999)),
+    CardType.METER_READING: st.builds(ReadingCommand, st.text(
+        st.characters(min_codepoint=32, max_codepoint=126), max_size=32)),
+    CardType.MANAGEMENT: st.builds(ManagementCommand, st.booleans()),
+}
+assert set(_COMMAND_STRATEGIES) == set(COMMANDS), "a service card type has no strategy"
+
+
+@st.composite
+def _service_cards(draw, card_type: CardType | None = None):
+    """(header, command, issued_at) of a service card; batch cards name any meter."""
+    ctype = card_type or draw(st.sampled_from(sorted(COMMANDS)), label="card type")
+    single = ctype in SINGLE_METER_TYPES or draw(st.booleans(), label="single meter")
+    header = CardHeader(ctype, draw(st.integers(1, 9999)),
+                        draw(_meter_nos) if single else ANY_METER, draw(_digits(4, 12)))
+    return header, draw(_COMMAND_STRATEGIES[ctype]), draw(_times)
+
+
+@st.composite
+def _answers(draw, header: CardHeader):
+    """What meters write back on a card of ``header``: one snapshot, or entries of 1-3 meters."""
+    meters = ([header.meter_no] if header.meter_no != ANY_METER
+              else draw(st.lists(_meter_nos, min_size=1, max_size=3, unique=True)))
+    if header.card_type in SNAPSHOT_TYPES:
+        return [MeterSnapshot(draw(_returns(meters[0])), draw(_parameters()),
+                              draw(_hundredths(9_999)), draw(st.booleans()),
+                              draw(st.integers(0, 65535)))]
+    if header.card_type == CardType.METER_READING:
+        return [MeterReading(m, draw(st.integers(0, 2**31)),
+                             draw(st.decimals(min_value=-1000, max_value=1_000_000, places=2)),
+                             draw(_hundredths(10_000_000)), draw(_hundredths(10_000_000)),
+                             draw(st.integers(0, 63)), draw(st.integers(0, 255)),
+                             draw(st.integers(0, 255)), draw(_times)) for m in meters]
+    return [ServiceMark(m, draw(st.integers(0, 65535)), draw(_times)) for m in meters]
+
+
 class _Spy:
     """Passes calls through to a connection and remembers the PSC the format uses."""
 
@@ -461,6 +533,156 @@ class CardFormatSuite:
             fmt.write_vend(conn, rec)
             assert self._read_typed(fmt, conn, other_key, other)[1] is None
             assert self._read_typed(fmt, conn, other_key, header.meter_no)[1] is None
+
+
+    # -- service cards ---------------------------------------------------------------------------
+    def _meter_keys(self, meter_no: str) -> tuple[bytes, bytes, str]:
+        return self.keys.meter_key(meter_no), self.keys.service_key(), meter_no
+
+    def _answer(self, fmt, conn, header: CardHeader, answer) -> None:
+        keys = self._meter_keys(header.meter_no if header.meter_no != ANY_METER
+                                else (answer.returned if isinstance(answer, MeterSnapshot)
+                                      else answer).meter_no)
+        if isinstance(answer, MeterSnapshot):
+            fmt.meter_write_snapshot(conn, *keys, answer)
+        else:
+            fmt.meter_write_entry(conn, *keys, answer)
+
+    @staticmethod
+    def _service_typed(fmt, conn, keys) -> tuple[ServiceCardImage | None, ServiceCardImage | None]:
+        """The system and a meter read a service card; only card errors may come out."""
+        image, seen = None, None
+        try:
+            image = fmt.read_any(conn)
+        except CardError:
+            pass
+        try:
+            seen = fmt.meter_read_service(conn, *keys)
+        except CardError:
+            pass
+        return image, seen
+
+    @settings(max_examples=40, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_service_commands_round_trip(self, tmp_path, data):
+        header, command, issued = data.draw(_service_cards())
+        fmt = self.make_format()
+        meter = header.meter_no if header.meter_no != ANY_METER else data.draw(_meter_nos)
+        with self._blank(tmp_path) as conn:
+            uid = fmt.write_service(conn, header, command, issued)
+            image = fmt.read_any(conn)
+            seen = fmt.meter_read_service(conn, *self._meter_keys(meter))
+        assert isinstance(image, ServiceCardImage)
+        assert (image.uid, image.header, image.command, image.issued_at) == (uid, header, command,
+                                                                            issued)
+        assert image.command_problem is None and image.answers == () and image.snapshot is None
+        assert image.batch == (header.meter_no == ANY_METER)
+        assert (seen.header, seen.command) == (header, command)
+
+    @settings(max_examples=40, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_service_answers_round_trip(self, tmp_path, data):
+        header, command, issued = data.draw(_service_cards())
+        answers = data.draw(_answers(header))
+        fmt = self.make_format()
+        with self._blank(tmp_path) as conn:
+            fmt.write_service(conn, header, command, issued)
+            for answer in answers:
+                self._answer(fmt, conn, header, answer)
+            image = fmt.read_any(conn)
+        assert image.command == command
+        if header.card_type in SNAPSHOT_TYPES:
+            assert (image.snapshot, image.answer_problem) == (answers[0], None)
+        else:
+            assert sorted(image.answers, key=repr) == sorted(answers, key=repr)
+
+    @settings(max_examples=20, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_service_card_is_refused_by_a_meter_it_is_not_for(self, tmp_path, data):
+        header, command, issued = data.draw(_service_cards())
+        other = data.draw(_meter_nos, label="other meter")
+        assume(other != header.meter_no)
+        fmt = self.make_format()
+        stranger = KeyStore({1: b"s" * 32}, 1)  # another utility's meters
+        with self._blank(tmp_path) as conn:
+            fmt.write_service(conn, header, command, issued)
+            if header.meter_no != ANY_METER:
+                with pytest.raises(CardError):
+                    fmt.meter_read_service(conn, *self._meter_keys(other))
+            else:
+                with pytest.raises(CardError):
+                    fmt.meter_read_service(conn, self.keys.meter_key(other), None, other)
+            keys = (stranger.meter_key(other), stranger.service_key(), other)
+            if header.meter_no != ANY_METER:
+                keys = (stranger.meter_key(header.meter_no), stranger.service_key(),
+                        header.meter_no)
+            seen = self._service_typed(fmt, conn, keys)[1]
+        assert seen is None or seen.command is None
+
+    @settings(max_examples=20, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_service_card_copied_onto_another_card_is_rejected(self, tmp_path, data):
+        header, command, issued = data.draw(_service_cards())
+        answers = data.draw(_answers(header))
+        fmt = self.make_format()
+        with self._blank(tmp_path) as original:
+            fmt.write_service(original, header, command, issued)
+            for answer in answers:
+                self._answer(fmt, original, header, answer)
+            copied = original.read(0, MEMORY)
+        meter = header.meter_no if header.meter_no != ANY_METER else data.draw(_meter_nos)
+        with self._blank(tmp_path) as conn:
+            spy = _Spy(conn)
+            fmt.write_service(spy, header, command, issued)
+            assert conn.read(0, 8) != copied[:8], "make_connection must give cards distinct UIDs"
+            _overwrite(conn, spy.psc, copied)
+            image, seen = self._service_typed(fmt, conn, self._meter_keys(meter))
+        for view in (image, seen):
+            if view is not None:
+                assert view.command is None and view.snapshot is None and view.answers == ()
+
+    @settings(max_examples=60, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_flipped_service_bytes_give_card_errors_or_genuine_content(self, tmp_path, data):
+        header, command, issued = data.draw(_service_cards())
+        answers = data.draw(_answers(header))
+        flips = data.draw(st.lists(st.tuples(st.integers(0, MEMORY - 1), st.integers(1, 255)),
+                                   min_size=1, max_size=6), label="flips")
+        fmt = self.make_format()
+        meter = header.meter_no if header.meter_no != ANY_METER else answers[0].meter_no \
+            if not isinstance(answers[0], MeterSnapshot) else answers[0].returned.meter_no
+        with self._blank(tmp_path) as conn:
+            spy = _Spy(conn)
+            fmt.write_service(spy, header, command, issued)
+            for answer in answers:
+                self._answer(fmt, spy, header, answer)
+            mem = bytearray(conn.read(0, MEMORY))
+            for at, mask in flips:
+                mem[at] ^= mask
+            _overwrite(conn, spy.psc, mem)
+            image, seen = self._service_typed(fmt, conn, self._meter_keys(meter))
+            try:
+                user = fmt.read_any(conn)
+            except CardError:
+                user = None
+        for view in (image, seen):
+            if isinstance(view, ServiceCardImage):
+                assert view.command in (None, command)
+                assert view.snapshot is None or view.snapshot in answers
+                assert all(a in answers for a in view.answers)
+        assert user is None or isinstance(user, (CardImage, ServiceCardImage))
+
+    @settings(max_examples=60, **_FILE_EXAMPLES)
+    @given(image=st.binary(min_size=MEMORY, max_size=MEMORY))
+    def test_random_bytes_read_as_any_card_give_card_errors_only(self, tmp_path, image):
+        fmt = self.make_format()
+        with self._blank(tmp_path) as conn:
+            _overwrite(conn, TRANSPORT_PSC, image)
+            self._service_typed(fmt, conn, self._meter_keys("123456"))
+            try:
+                fmt.read_header(conn)
+            except CardError:
+                pass
 
 
 # -- tariff suite ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import click
 
 from dbmis_core.clikit import app_and_operator, emit
@@ -25,11 +26,12 @@ def meter_path(app, meter_no: str) -> Path:
 
 
 def load_or_provision(app, meter_no: str) -> MeterSimulator:
-    """The simulated meter; provisioned with its key on first use, as at installation."""
+    """The simulated meter; provisioned with its keys on first use, as at installation."""
     path = meter_path(app, meter_no)
     if path.exists():
         return MeterSimulator.load(path)
-    return MeterSimulator.provision(path, meter_no, app.keys.meter_key(meter_no))
+    return MeterSimulator.provision(path, meter_no, app.keys.meter_key(meter_no),
+                                    service_key=app.keys.service_key())
 
 
 @click.group("sim")
@@ -76,7 +78,10 @@ def fault(pull_after_bytes, timeout):
 @sim_group.command("meter-insert")
 @click.argument("meter_no")
 def meter_insert(meter_no):
-    """Insert the card in the reader into simulated meter METER_NO (the card stays in the reader)."""
+    """Insert the card in the reader into simulated meter METER_NO (the card stays in the reader).
+
+    Any card: a user or replacement card, or a test, check, set, clear, preset, meter-reading or
+    management card."""
     app, _ = app_and_operator(False)
     sim = load_or_provision(app, meter_no)
     with _reader(app).connect() as conn:
@@ -113,8 +118,11 @@ def meter_show(meter_no):
     path = meter_path(app, meter_no)
     if not path.exists():
         raise NotFound(f"simulated meter {meter_no} has not seen a card yet")
-    st = MeterSimulator.load(path).state
+    sim = MeterSimulator.load(path)
+    st = sim.state
     emit({"meter_no": st.meter_no, "date": st.clock, "last_sequence": st.last_sequence,
           "remaining": Decimal(st.remaining), "cumulative_purchased": Decimal(st.cumulative_purchased),
           "cumulative_consumed": Decimal(st.cumulative_consumed), "relay_open": st.relay_open,
-          "illegal_card_count": st.illegal_card_count, "bound_card": st.bound_uid})
+          "suspended": st.suspended, "preset_owed": Decimal(st.preset_owed),
+          "test_uses": st.test_uses, "illegal_card_count": st.illegal_card_count,
+          "bound_card": st.bound_uid, "parameters": attrs.asdict(sim.parameters())})
