@@ -24,15 +24,18 @@ class Perm(enum.StrEnum):
     MANAGE_OPERATORS = "manage_operators"
     RECONCILE = "reconcile"
     VIEW = "view"
+    WRITE_SERVICE_CARDS = "write_service_cards"
 
 
 ROLES: dict[str, frozenset[Perm]] = {
     "administrator": frozenset(Perm),
     "supervisor": frozenset({Perm.VEND, Perm.READ_CARD, Perm.ISSUE_CARD, Perm.MANAGE_CUSTOMERS,
-                             Perm.MANAGE_METERS, Perm.RECONCILE, Perm.VIEW}),
+                             Perm.MANAGE_METERS, Perm.RECONCILE, Perm.VIEW,
+                             Perm.WRITE_SERVICE_CARDS}),
     "clerk": frozenset({Perm.VEND, Perm.READ_CARD, Perm.ISSUE_CARD, Perm.MANAGE_CUSTOMERS,
                         Perm.RECONCILE, Perm.VIEW}),
-    "technician": frozenset({Perm.READ_CARD, Perm.MANAGE_METERS, Perm.VIEW}),
+    "technician": frozenset({Perm.READ_CARD, Perm.MANAGE_METERS, Perm.VIEW,
+                             Perm.WRITE_SERVICE_CARDS}),
     "auditor": frozenset({Perm.VIEW, Perm.READ_CARD}),
 }
 

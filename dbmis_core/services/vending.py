@@ -19,7 +19,7 @@ import attrs
 from sqlalchemy import select, update
 
 from ..cards import CardImage, VendRecord
-from ..domain import CardStatus, CreditUnit, Quote, VendState
+from ..domain import CardStatus, CreditUnit, MeterReturn, Quote, VendState
 from ..errors import BusinessRuleError, CardError, ValidationError
 from ..money import money
 from ..storage.models import MeterReturnRow, MeterRow, StationRow, VendRow
@@ -83,25 +83,35 @@ def record_return(uow, op: Operator, image: CardImage) -> Decimal | None:
     if ret is None:
         return None
     card = card_row(uow, image.uid)
-    meter = card.meter
+    return store_return(uow, op, card.meter, card.customer_id, ret)[0].consumed_since_previous
+
+
+def store_return(uow, op: Operator, meter: MeterRow, customer_id: int, ret: MeterReturn,
+                 source: str = "user") -> tuple[MeterReturnRow, bool]:
+    """Store one piece of meter data unless it is already stored; (row, newly stored).
+
+    The meter's write time identifies it, so data brought back twice (or on two cards) counts once;
+    consumption is measured from the latest earlier data of the meter."""
     exists = uow.session.scalar(select(MeterReturnRow).where(
         MeterReturnRow.meter_id == meter.id, MeterReturnRow.written_at == ret.written_at))
     if exists is not None:
-        return exists.consumed_since_previous
-    prev = uow.session.scalar(select(MeterReturnRow).where(MeterReturnRow.meter_id == meter.id)
-                              .order_by(MeterReturnRow.written_at.desc()).limit(1))
-    consumed = None if prev is None else ret.cumulative_consumed - prev.cumulative_consumed
-    uow.session.add(MeterReturnRow(
-        meter_id=meter.id, customer_id=card.customer_id, last_sequence=ret.last_sequence,
+        return exists, False
+    prev = uow.session.scalar(select(MeterReturnRow).where(
+        MeterReturnRow.meter_id == meter.id, MeterReturnRow.written_at < ret.written_at)
+        .order_by(MeterReturnRow.written_at.desc()).limit(1))
+    row = MeterReturnRow(
+        meter_id=meter.id, customer_id=customer_id, last_sequence=ret.last_sequence,
         remaining=ret.remaining, cumulative_purchased=ret.cumulative_purchased,
         cumulative_consumed=ret.cumulative_consumed,
-        consumed_since_previous=consumed if prev is not None else ret.cumulative_consumed,
+        consumed_since_previous=(ret.cumulative_consumed if prev is None
+                                 else ret.cumulative_consumed - prev.cumulative_consumed),
         status=ret.status, tamper_count=ret.tamper_count,
         illegal_card_count=ret.illegal_card_count, history_year=ret.history_month[0],
         history_month=ret.history_month[1], history=[str(h) for h in ret.history],
-        written_at=ret.written_at, read_by=op.login))
+        written_at=ret.written_at, read_by=op.login, source=source)
+    uow.session.add(row)
     uow.session.flush()
-    return consumed if prev is not None else ret.cumulative_consumed
+    return row, True
 
 
 def _next_receipt(uow, station_code: str) -> str:

@@ -133,6 +133,7 @@ class MeterRow(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     customer: Mapped[CustomerRow | None] = relationship()
     last_sequence: Mapped[int] = mapped_column(default=0)
+    parameter_version: Mapped[int | None]  # last set-card version the meter is known to hold
 
 
 class CardRow(Base):
@@ -207,3 +208,33 @@ class MeterReturnRow(Base):
     written_at: Mapped[datetime] = mapped_column(UtcDateTime)
     read_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     read_by: Mapped[str] = mapped_column(String(32))
+    # the card it came back on: "user", or a service card ("check", "clear", "meter_reading")
+    source: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
+
+
+class ServiceCardRow(Base):
+    """The service-card log: every service card written, by whom, for which meters, with what."""
+
+    __tablename__ = "service_cards"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    card_type: Mapped[int]
+    operator: Mapped[str] = mapped_column(String(32))
+    station: Mapped[str] = mapped_column(String(16))
+    written_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, index=True)
+    targets: Mapped[list | str] = mapped_column(JSON)  # meter numbers, or "any"
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    key_version: Mapped[int] = mapped_column(default=1)
+    imported_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    imported_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class MeterParameterSetRow(Base):
+    """A numbered set of meter parameters; set cards carry the version, meters apply each once."""
+
+    __tablename__ = "meter_parameter_sets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    parameters: Mapped[dict] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

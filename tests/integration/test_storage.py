@@ -16,10 +16,16 @@ from dbmis_core.storage.models import Base, MeterReturnRow, OperatorRow
 
 
 def test_schema_is_at_head_and_matches_the_models(app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
     current, head = db.schema_status(app.engine)
-    assert current == head == "0001"
+    assert current == head == "0002"
     tables = set(inspect(app.engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
+    with app.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []
 
 
 def test_migrations_go_down_and_up_again(app):
