@@ -148,7 +148,11 @@ class DeviceManager:
             return False
         self._open_error = ""
         if hasattr(self._reader, "subscribe"):  # drivers with native events wake the worker at once
-            self._reader.subscribe(lambda _kind: self._jobs.put(_WAKE))
+            try:
+                self._reader.subscribe(lambda _kind: self._jobs.put(_WAKE))
+            except DbmisError as exc:
+                self._drop_reader(str(exc))
+                return False
         return True
 
     def _poll(self) -> None:

@@ -157,3 +157,20 @@ def test_native_reader_events_wake_the_worker(tmp_path):
         rec.wait_for(lambda e: e.kind == "inserted", timeout=2)
     finally:
         dm.stop()
+
+
+def test_a_reader_whose_events_fail_counts_as_missing(tmp_path):
+    class DeadMonitorReader(SimReader):
+        def subscribe(self, callback):
+            raise ReaderError("card reader service is not running")
+
+    rec = Recorder()
+    dm = DeviceManager(lambda: DeadMonitorReader(tmp_path / "sim"), poll_interval=0.02,
+                       reopen_interval=0.05)
+    dm.subscribe(rec)
+    dm.start()
+    try:
+        rec.wait_for(lambda e: e.state == ReaderState.NO_READER and "not running" in e.detail)
+        assert dm.running
+    finally:
+        dm.stop()
