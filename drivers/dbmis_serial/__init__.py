@@ -1,0 +1,1 @@
+"""Serial card encoder driver (pyserial) speaking the DBMIS encoder protocol (docs/encoder-protocol.md)."""
