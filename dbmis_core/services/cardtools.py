@@ -454,7 +454,7 @@ def description_dict(d: CardDescription) -> dict:
             out["meters_answered"] = sorted({a.meter_no for a in image.answers})
     out["database"] = d.database
     out["warnings"] = list(d.warnings)
-    out["raw"] = [d.raw[i:i + 16].hex(" ") for i in range(0, len(d.raw), 16)]
+    out["raw"] = {f"0x{i:02X}": d.raw[i:i + 16].hex(" ") for i in range(0, len(d.raw), 16)}
     return out
 
 

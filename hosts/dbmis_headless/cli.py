@@ -34,7 +34,7 @@ SHORT_HELP = {
     "demo": "Seed a demo utility (regions, customers, meters, a clerk).",
     "customer": "Add, show and find customers.",
     "meter": "Add meters to the store and install them.",
-    "card": "Issue and read user cards.",
+    "card": "Issue and read cards; write service cards, import their data.",
     "quote": "Show the energy an amount buys, without selling.",
     "vend": "Sell electricity onto the card in the reader.",
     "sales": "List a customer's sales.",

@@ -216,7 +216,8 @@ def meter_show(meter_no):
 # -- cards -------------------------------------------------------------------------------------
 @click.group("card")
 def card_group():
-    """Issue and read user cards."""
+    """Issue and read user cards; card tools: read any card, write service cards, import their
+    data, and the service-card log."""
 
 
 @card_group.command("issue")
@@ -257,6 +258,122 @@ def card_read():
         "warnings": list(rep.warnings),
     }
     emit(data)
+
+
+def _lines(value, indent: int = 0):
+    """Nested dicts and lists as indented text."""
+    pad = "  " * indent
+    items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+    for key, v in items:
+        head = f"{pad}{key}:" if key is not None else f"{pad}-"
+        if isinstance(v, (dict, list)) and v:
+            yield head
+            yield from _lines(v, indent + 1)
+        else:
+            yield f"{head} {_scalar(v)}"
+
+
+def _scalar(v) -> str:
+    if v is None or v == []:
+        return "-"
+    if hasattr(v, "isoformat"):
+        return v.isoformat(sep=" ") if hasattr(v, "hour") else v.isoformat()
+    return str(v)
+
+
+@card_group.command("show")
+def card_show():
+    """Read any card in the reader and show everything on it (changes nothing)."""
+    from dbmis_core.services import cardtools
+
+    data = cardtools.description_dict(cardtools.describe_any_card(_app(), _op()))
+    emit(data, "\n".join(_lines(data)))
+
+
+def _service_writer(name: str, card_type: str, doc: str, *options, single: bool = False):
+    """One ``card write-...`` command per service card type, each with its own options."""
+
+    def command(meter, **params):
+        from dbmis_core.services import cardtools
+
+        given = {k: v for k, v in params.items() if v is not None}
+        w = cardtools.write_service_card(_app(), _op(), card_type, meter, **given)
+        target = "any meter" if w.targets == "any" else f"meter {w.targets[0]}"
+        shown = ", ".join(f"{k}={v}" for k, v in w.parameters.items()) or "none"
+        emit({"uid": w.uid, "card_type": w.card_type.name.lower(), "targets": w.targets,
+              "parameters": w.parameters, "written_at": w.written_at},
+             f"{w.card_type.name.lower().replace('_', '-')} card {w.uid} written for {target}; "
+             f"parameters: {shown}")
+
+    command.__doc__ = doc
+    meter = click.option("--meter", required=single, metavar="METER_NO",
+                         help="The meter it is for." if single else
+                         "Only this meter (default: any meter of the utility).")
+    for option in reversed((meter, *options)):
+        command = option(command)
+    return card_group.command(name)(command)
+
+
+_service_writer("write-test", "test", "Write a test card: a tiny test credit, a limited number of uses.",
+                click.option("--credit", help="Test credit in kWh per use (default 1.00)."),
+                click.option("--uses", help="How many insertions in all (1-8, default 3)."))
+_service_writer("write-check", "check", "Write a check card: the meter copies its data onto it.",
+                single=True)
+_service_writer("write-set", "set", "Write a set card: meter parameters, applied once per version.",
+                click.option("--alarm1", help="Alarm level 1 (credit left)."),
+                click.option("--alarm2", help="Alarm level 2, the lower one."),
+                click.option("--hoarding-limit", help="Refuse vends above this much credit."),
+                click.option("--overdraft-limit", help="Credit may go this far below zero."),
+                click.option("--power-limit", "power_limit_w", help="Power limit in watts."),
+                click.option("--price", help="Price per kWh (money meters)."))
+_service_writer("write-clear", "clear", "Write a clear card: the meter returns its data, then resets.",
+                single=True)
+_service_writer("write-preset", "preset", "Write a preset card: credit for new meters, repaid by "
+                "their first purchase.", click.option("--credit", required=True, help="Preset credit."))
+_service_writer("write-reading", "meter_reading", "Write a meter-reading card for a route.",
+                click.option("--route", help="Route code (up to 32 characters)."))
+_service_writer("write-management", "management", "Write a management card: suspend or resume "
+                "supply of one meter.",
+                click.option("--suspend", "action", flag_value="suspend", help="Suspend supply."),
+                click.option("--resume", "action", flag_value="resume", help="Resume supply."),
+                single=True)
+
+
+@card_group.command("import")
+def card_import():
+    """Bring the meter data on a check, clear, meter-reading or set card into the history."""
+    from dbmis_core.services import cardtools
+
+    r = cardtools.import_service_card_data(_app(), _op())
+    data = {"uid": r.uid, "card_type": r.card_type.name.lower(),
+            "imported": [{"meter_no": m, "account_no": a, "written_at": t} for m, a, t in r.imported],
+            "already_imported": [{"meter_no": m, "written_at": t} for m, t in r.already],
+            "skipped": [{"meter_no": m, "reason": why} for m, why in r.skipped],
+            "parameter_versions": [{"meter_no": m, "version": v} for m, v in r.parameter_versions],
+            "notes": list(r.notes)}
+    lines = [f"imported: meter {m} (account {a}), data of {t:%Y-%m-%d}" for m, a, t in r.imported]
+    lines += [f"already imported: meter {m}, data of {t:%Y-%m-%d}" for m, t in r.already]
+    lines += [f"skipped: meter {m}: {why}" for m, why in r.skipped]
+    lines += [f"parameter version {v} on meter {m}" for m, v in r.parameter_versions]
+    emit(data, "\n".join(lines + list(r.notes)) or "nothing to import")
+
+
+@card_group.command("log")
+@click.option("--limit", default=50, show_default=True, help="How many cards, newest first.")
+@click.option("--type", "card_type", help="Only cards of this type (test, check, set, ...).")
+def card_log(limit, card_type):
+    """The service-card log: who wrote which service card, when, for which meters."""
+    from dbmis_core.services import cardtools
+
+    rows = cardtools.service_card_log(_app(), _op(), limit, card_type)
+    data = [{"uid": e.uid, "card_type": e.card_type.name.lower(), "operator": e.operator,
+             "station": e.station, "written_at": e.written_at, "targets": e.targets,
+             "parameters": e.parameters, "imported_at": e.imported_at} for e in rows]
+    emit(data, "\n".join(
+        f"{d['written_at']:%Y-%m-%d %H:%M} {d['card_type']:<13} {d['uid']} {d['operator']:<10} "
+        f"{'any meter' if d['targets'] == 'any' else ','.join(d['targets']):<14} "
+        + " ".join(f"{k}={v}" for k, v in d["parameters"].items()) for d in data)
+        or "no service cards written")
 
 
 # -- sales -------------------------------------------------------------------------------------

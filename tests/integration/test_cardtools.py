@@ -123,7 +123,7 @@ def test_the_card_carries_what_the_log_says(demo, tech):
     assert desc.warnings == () and desc.tries_left == 3
     plain = cardtools.description_dict(desc)
     assert plain["header"]["meter_no"] == "any" and plain["command"]["params"]["version"] == 1
-    assert plain["answers"] == [] and len(plain["raw"]) == 16
+    assert plain["answers"] == [] and list(plain["raw"])[:2] == ["0x00", "0x10"]
 
 
 @pytest.mark.parametrize("role", ["clerk", "auditor"])
