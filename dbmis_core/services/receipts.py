@@ -5,9 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import jinja2
-from sqlalchemy import select
-
-from ..storage.models import UtilityRow
 
 
 @lru_cache(maxsize=1)
@@ -16,10 +13,7 @@ def _env() -> jinja2.Environment:
                               autoescape=False, trim_blocks=False, keep_trailing_newline=True)
 
 
-def render_receipt(app, vend_row, copy: bool = False) -> str:
-    from sqlalchemy.orm import object_session
-
-    session = object_session(vend_row)
-    utility = session.scalar(select(UtilityRow)) if session else None
-    return _env().get_template("receipt.txt.j2").render(
-        v=vend_row, copy=copy, utility=utility.name if utility else "DBMIS")
+def render_receipt_text(vend, utility_name: str | None, copy: bool = False) -> str:
+    """``vend`` is a VendRow or any object with the same attributes (and .customer, .meter)."""
+    return _env().get_template("receipt.txt.j2").render(v=vend, copy=copy,
+                                                         utility=utility_name or "DBMIS")
