@@ -443,7 +443,8 @@ def description_dict(d: CardDescription) -> dict:
         out["loaded_into_meter"] = not image.unloaded
         out["return"] = _plain(image.returned) if image.returned else None
     elif isinstance(image, ServiceCardImage):
-        out["command"] = _plain(image.command) if image.command else None
+        out["command"] = ({"card_type": h.card_type.name.lower(), **_plain(image.command)}
+                          if image.command else None)
         out["issued_at"] = image.issued_at
         if image.snapshot is not None or not image.entries:
             out["answer"] = _plain(image.snapshot) if image.snapshot else None
@@ -468,6 +469,13 @@ def _plain(obj) -> Any:
         out = {k: _plain(v) for k, v in attrs.asdict(obj, recurse=False).items()}
         if isinstance(obj, (MeterReturn, MeterReading)):
             out["status_flags"] = [name for name, bit in STATUS_FLAGS if obj.status & bit]
+        if isinstance(obj, MeterReturn):
+            year, month = obj.history_month
+            out["history_month"] = f"{year:04d}-{month:02d}"
+            out["history"] = {}
+            for value in obj.history:  # newest month first
+                out["history"][f"{year:04d}-{month:02d}"] = value
+                year, month = (year, month - 1) if month > 1 else (year - 1, 12)
         return out
     if isinstance(obj, tuple):
         return [_plain(v) for v in obj]
