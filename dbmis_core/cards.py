@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Protocol, Union, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import attrs
 
@@ -158,8 +158,8 @@ class ManagementCommand:
     suspend: bool
 
 
-ServiceCommand = Union[SelfTestCommand, CheckCommand, SetCommand, ClearCommand, PresetCommand,
-                       ReadingCommand, ManagementCommand]
+ServiceCommand = (SelfTestCommand | CheckCommand | SetCommand | ClearCommand | PresetCommand
+                  | ReadingCommand | ManagementCommand)
 COMMANDS: dict[CardType, type] = {c.card_type: c for c in (
     SelfTestCommand, CheckCommand, SetCommand, ClearCommand, PresetCommand, ReadingCommand,
     ManagementCommand)}

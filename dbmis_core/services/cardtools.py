@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..cards import (
     ANY_METER,
@@ -77,14 +78,15 @@ def service_type(value: CardType | str | int) -> CardType:
 
 # -- parameters ------------------------------------------------------------------------------------
 def _quantity(params: dict, name: str, step: Decimal = CENT, default: str = "0") -> Decimal:
-    value = to_decimal(params.get(name, default) or default, name.replace("_", " "))
+    """A non-negative amount with at most ``step``'s decimals that fits a u32 count of steps."""
+    what = name.replace("_", " ")
+    value = to_decimal(params.get(name, default) or default, what)
     if value < 0:
-        raise ValidationError(f"{name.replace('_', ' ')} must not be negative, got {value}")
+        raise ValidationError(f"{what} must not be negative, got {value}")
+    if value >= step * 2**32:
+        raise ValidationError(f"{what} {value} is too large for a card")
     if value != value.quantize(step):
-        raise ValidationError(f"{name.replace('_', ' ')} has more than {-step.as_tuple().exponent} "
-                              f"decimals: {value}")
-    if value >= 10**7:
-        raise ValidationError(f"{name.replace('_', ' ')} {value} is too large for a card")
+        raise ValidationError(f"{what} has more than {-step.as_tuple().exponent} decimals: {value}")
     return value.quantize(step)
 
 
@@ -189,7 +191,11 @@ def write_service_card(app, op: Operator, card_type, target_meter: str | None = 
                 uid=uid, card_type=int(ctype), operator=op.login, station=app.config.station_code,
                 written_at=issued, targets=targets, parameters=logged,
                 key_version=header.key_version))
-            uow.session.flush()  # a database refusal comes before the card is touched
+            try:
+                uow.session.flush()  # a database refusal comes before the card is touched
+            except IntegrityError:
+                raise BusinessRuleError("another station wrote a service card at the same moment; "
+                                        "try again") from None
             app.card_format.write_service(conn, header, command, issued)
         uow.commit()
     return ServiceCardWritten(uid, ctype, targets, logged, issued)

@@ -344,7 +344,8 @@ class MeterSimulator:
             # the meter registers whole hundredths of a kWh, the resolution of its return data
             want = Decimal(profile(day) if profile else daily_kwh).quantize(KWH_STEP, ROUND_DOWN)
             if st.power_limit_w:
-                want = min(want, Decimal(st.power_limit_w * 24) / 1000)
+                want = min(want, (Decimal(st.power_limit_w * 24) / 1000).quantize(KWH_STEP,
+                                                                                  ROUND_DOWN))
             price = Decimal(st.price)
             available = Decimal(st.remaining) + Decimal(st.overdraft_limit)
             if st.suspended:

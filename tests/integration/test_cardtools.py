@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from dbmis_core.cards import ANY_METER, ServiceCardImage
+from dbmis_core.cards import ANY_METER, CardHeader, PresetCommand, ServiceCardImage
 from dbmis_core.domain import CardType
 from dbmis_core.errors import (
     BusinessRuleError,
@@ -147,6 +147,9 @@ def test_only_permitted_roles_write_service_cards(demo, tech, role):
     ("set", None, {"alarm1": "5", "alarm2": "9"}, ValidationError, "lower one"),
     ("set", None, {"price": "0.12345"}, ValidationError, "more than 4 decimals"),
     ("set", None, {"colour": "red"}, ValidationError, "takes alarm1"),
+    ("set", None, {"price": "1e30"}, ValidationError, "too large"),
+    ("set", None, {"hoarding_limit": "42949672.96"}, ValidationError, "too large"),
+    ("preset", None, {"credit": "ten"}, ValidationError, "not a number"),
     ("clear", "999999999", {}, NotFound, "999999999"),
     (CardType.USER, METER_1, {}, ValidationError, "not a service card"),
     ("bogus", None, {}, ValidationError, "unknown service card type"),
@@ -205,7 +208,7 @@ def test_check_card_data_is_imported_once(demo, tech):
 def test_meter_reading_route_is_imported_for_several_customers(demo, tech):
     user_cards = [customer_buys(demo, meter, days=5 + i)
                   for i, meter in enumerate((METER_1, METER_2, METER_3))]
-    reading = write(demo, tech, "meter_reading", route="R1-L1")
+    write(demo, tech, "meter_reading", route="R1-L1")
     for meter in (METER_1, METER_2, METER_3):
         assert insert_into(demo, meter).accepted
     result = cardtools.import_service_card_data(demo, tech)
@@ -275,8 +278,8 @@ def test_describe_shows_user_cards_and_forgeries(demo, tech, tmp_path):
     foreign = demo.reader.new_card()
     with closing(demo.reader.connect()) as conn:
         RefCardFormat(KeyStore({1: b"x" * 32}, 1)).write_service(
-            conn, cardtools.CardHeader(CardType.PRESET, 1, ANY_METER, "0000"),
-            cardtools.PresetCommand(Decimal(900)), datetime.now(UTC))
+            conn, CardHeader(CardType.PRESET, 1, ANY_METER, "0000"), PresetCommand(Decimal(900)),
+            datetime.now(UTC))
     desc = cardtools.describe_any_card(demo, tech)
     assert desc.uid == foreign and desc.image.command is None
     assert {a.name: a.status for a in desc.areas}["command"] == "forged or moved (MAC mismatch)"

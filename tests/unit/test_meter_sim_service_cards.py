@@ -99,8 +99,8 @@ def buy(meter, reader, credit: str = "100.00") -> str:
 
 
 def params(version: int, **over) -> MeterParameters:
-    return MeterParameters(**{"version": version, **{k: Decimal(str(v)) if k != "power_limit_w"
-                                                     else v for k, v in over.items()}})
+    return MeterParameters(version=version, **{k: v if k == "power_limit_w" else Decimal(v)
+                                               for k, v in over.items()})
 
 
 # -- check ---------------------------------------------------------------------------------------
@@ -168,6 +168,14 @@ def test_parameters_take_effect(meter, reader):
     assert meter.remaining == -5 and meter.state.relay_open
     assert meter.return_data().status & (MeterReturn.OVERDRAFT | MeterReturn.ALARM2)
     assert put_in(meter, reader, card).applied == Decimal(130)  # now it fits
+
+
+def test_a_power_limit_caps_a_day_in_whole_hundredths(meter, reader):
+    put_in(meter, reader, service_card(reader, SetCommand(params(1, power_limit_w=333))))
+    card = buy(meter, reader)
+    assert meter.run(1, Decimal(50)) == Decimal("7.99")  # 333 W x 24 h = 7.992 kWh
+    assert put_in(meter, reader, card).return_written
+    assert read(reader, card).returned.cumulative_consumed == Decimal("7.99")
 
 
 def test_a_priced_meter_deducts_money(meter, reader):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from dbmis_core.cards import (
     ANY_METER,
+    CardHeader,
     CardImage,
     CheckCommand,
     ClearCommand,
@@ -30,7 +31,6 @@ from dbmis_core.cards import (
     ServiceMark,
     SetCommand,
     VendRecord,
-    CardHeader,
 )
 from dbmis_core.domain import CardType, CreditUnit
 from dbmis_core.errors import CardError, CardFormatError, CardRemovedError, ValidationError
