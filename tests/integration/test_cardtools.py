@@ -19,8 +19,10 @@ from dbmis_core.errors import (
     ValidationError,
 )
 from dbmis_core.services import cardtools, cards, vending
+from dbmis_core.keys import KeyStore
 from dbmis_core.services.auth import create_operator
 from dbmis_core.storage.models import MeterReturnRow, MeterRow, ServiceCardRow
+from dbmis_refcard.format import RefCardFormat
 from dbmis_sim.meter import MeterSimulator
 from dbmis_sim.sle4442 import Faults
 
@@ -272,9 +274,6 @@ def test_describe_shows_user_cards_and_forgeries(demo, tech, tmp_path):
     assert plain["return"]["cumulative_consumed"] == Decimal(4)
     assert plain["return"]["status_flags"] == []
     # a card of another utility (other master secret) is readable but nothing on it checks out
-    from dbmis_core.keys import KeyStore
-    from dbmis_refcard.format import RefCardFormat
-
     foreign = demo.reader.new_card()
     with closing(demo.reader.connect()) as conn:
         RefCardFormat(KeyStore({1: b"x" * 32}, 1)).write_service(
