@@ -169,7 +169,7 @@ class CardToolsPage(QWidget):
         self.write_result = _label("write_result")
         form = QFormLayout()
         form.addRow("Card type:", self.type_combo)
-        form.addRow("", self.type_hint)
+        form.addRow(self.type_hint)
         form.addRow("Meter:", self.meter_edit)
         v = QVBoxLayout(tab)
         v.addLayout(form)
