@@ -52,10 +52,10 @@ class Application:
 
         return session_factory(self.engine)
 
-    def uow(self):
+    def uow(self, durable: bool = True):
         from .storage.db import UnitOfWork
 
-        return UnitOfWork(self._sessions)
+        return UnitOfWork(self._sessions, durable)
 
     @cached_property
     def keys(self):

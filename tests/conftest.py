@@ -6,21 +6,9 @@ import os
 
 import pytest
 
-from dbmis_core.app import Application
-from dbmis_core.config import Config
-from dbmis_core.testing.databases import new_database
+from dbmis_core.testing.databases import ADMIN, ADMIN_PW, make_app
 
-ADMIN, ADMIN_PW = "admin", "admin-pass-1"
 BACKENDS = ["sqlite", "postgres"]
-
-
-def make_app(tmp_path, backend="sqlite", **over) -> tuple[Application, callable]:
-    url, drop = new_database(backend, tmp_path)
-    cfg = {"database": {"url": url}}
-    for k, v in over.items():
-        cfg.setdefault(k, {}).update(v)
-    app = Application(Config.from_dict(cfg, home=tmp_path))
-    return app, drop
 
 
 @pytest.fixture(params=BACKENDS)

@@ -376,7 +376,7 @@ def import_service_card_data(app, op: Operator) -> ImportResult:
             if row.customer_id is None:
                 skipped.append((ret.meter_no, "meter has no customer"))
                 continue
-            _, new = store_return(uow, op, row, row.customer_id, ret, source=kind)
+            _, new = store_return(uow, op, row.id, row.customer_id, ret, source=kind)
             if new:
                 imported.append((ret.meter_no, row.customer.account_no, ret.written_at))
             else:

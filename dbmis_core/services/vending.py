@@ -1,13 +1,14 @@
 """Selling electricity: the durable vend state machine (docs/decisions/0003-vend-state-machine.md).
 
     1. read the card, record its return data, reconcile any unfinished sale of this meter
-    2. commit a PENDING vend that reserves sequence n = meter.last_sequence + 1
+    2. commit (durably) a PENDING vend that reserves sequence n = meter.last_sequence + 1 and the
+       station's next receipt number
     3. write the vend record to the card, then read it back
-    4. commit COMPLETED with a gap-free receipt number (WRITTEN is the durable state between a
-       verified card and an issued receipt, seen only if step 4 is interrupted)
-A failure at any point leaves either a PENDING row (resolved by reconciliation against the card:
-the card holds n -> completed, it does not -> failed) or nothing at all. Money is never taken twice
-and a sequence is never credited twice because the meter applies only last + 1.
+    4. commit WRITTEN (card verified), render the receipt, commit COMPLETED
+A failure at any point leaves either a PENDING/WRITTEN row (resolved by reconciliation against the
+card: the card holds n -> completed, it does not -> failed, its receipt number void) or nothing at
+all. Money is never taken twice and a sequence is never credited twice because the meter applies
+only last + 1.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from decimal import Decimal
 import attrs
 from types import SimpleNamespace
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from ..cards import CardImage, VendRecord
 from ..domain import CardStatus, CreditUnit, MeterReturn, MeterStatus, Quote, VendState
@@ -88,48 +89,59 @@ def _quote(app, customer, amount: Decimal) -> Quote:
     return q
 
 
-def record_return(uow, op: Operator, image: CardImage) -> Decimal | None:
+def record_return(uow, op: Operator, image: CardImage, meter_id: int | None = None,
+                  customer_id: int | None = None) -> Decimal | None:
     """Store the meter's return data once; returns the consumption since the previous return."""
     ret = image.returned
     if ret is None:
         return None
-    card = card_row(uow, image.uid)
-    return store_return(uow, op, card.meter, card.customer_id, ret)[0].consumed_since_previous
+    if meter_id is None:
+        card = card_row(uow, image.uid)
+        meter_id, customer_id = card.meter_id, card.customer_id
+    return store_return(uow, op, meter_id, customer_id, ret)[0]
 
 
-def store_return(uow, op: Operator, meter: MeterRow, customer_id: int, ret: MeterReturn,
-                 source: str = "user") -> tuple[MeterReturnRow, bool]:
-    """Store one piece of meter data unless it is already stored; (row, newly stored).
+_LATEST_RETURN = (select(MeterReturnRow.written_at, MeterReturnRow.cumulative_consumed,
+                         MeterReturnRow.consumed_since_previous)
+                  .where(MeterReturnRow.meter_id == bindparam("meter_id"),
+                         MeterReturnRow.written_at <= bindparam("written_at"))
+                  .order_by(MeterReturnRow.written_at.desc()).limit(1))
+
+
+_INSERT_RETURN = insert(MeterReturnRow)
+
+
+def store_return(uow, op: Operator, meter_id: int, customer_id: int, ret: MeterReturn,
+                 source: str = "user") -> tuple[Decimal | None, bool]:
+    """Store one piece of meter data unless it is already stored; returns (consumption since the
+    meter's previous data, newly stored).
 
     The meter's write time identifies it, so data brought back twice (or on two cards) counts once;
     consumption is measured from the latest earlier data of the meter."""
-    exists = uow.session.scalar(select(MeterReturnRow).where(
-        MeterReturnRow.meter_id == meter.id, MeterReturnRow.written_at == ret.written_at))
-    if exists is not None:
-        return exists, False
-    prev = uow.session.scalar(select(MeterReturnRow).where(
-        MeterReturnRow.meter_id == meter.id, MeterReturnRow.written_at < ret.written_at)
-        .order_by(MeterReturnRow.written_at.desc()).limit(1))
-    row = MeterReturnRow(
-        meter_id=meter.id, customer_id=customer_id, last_sequence=ret.last_sequence,
+    latest = uow.session.connection().execute(_LATEST_RETURN, {"meter_id": meter_id,
+                                                  "written_at": ret.written_at}).first()
+    if latest is not None and latest.written_at == ret.written_at:
+        return latest.consumed_since_previous, False
+    consumed = ret.cumulative_consumed - (latest.cumulative_consumed if latest else 0)
+    uow.session.connection().execute(_INSERT_RETURN, dict(
+        meter_id=meter_id, customer_id=customer_id, last_sequence=ret.last_sequence,
         remaining=ret.remaining, cumulative_purchased=ret.cumulative_purchased,
-        cumulative_consumed=ret.cumulative_consumed,
-        consumed_since_previous=(ret.cumulative_consumed if prev is None
-                                 else ret.cumulative_consumed - prev.cumulative_consumed),
+        cumulative_consumed=ret.cumulative_consumed, consumed_since_previous=consumed,
         status=ret.status, tamper_count=ret.tamper_count,
         illegal_card_count=ret.illegal_card_count, history_year=ret.history_month[0],
         history_month=ret.history_month[1], history=[str(h) for h in ret.history],
-        written_at=ret.written_at, read_by=op.login, source=source)
-    uow.session.add(row)
-    uow.session.flush()
-    return row, True
+        written_at=ret.written_at, read_at=now(), read_by=op.login, source=source))
+    return consumed, True
+
+
+_NEXT_RECEIPT = (update(StationRow).where(StationRow.code == bindparam("station_code"))
+                 .values(next_receipt=StationRow.next_receipt + 1)
+                 .returning(StationRow.next_receipt))
 
 
 def _next_receipt(uow, station_code: str) -> str:
-    n = uow.session.execute(
-        update(StationRow).where(StationRow.code == station_code)
-        .values(next_receipt=StationRow.next_receipt + 1).returning(StationRow.next_receipt)
-    ).scalar_one_or_none()
+    n = uow.session.connection().execute(_NEXT_RECEIPT,
+                                         {"station_code": station_code}).scalar_one_or_none()
     if n is None:
         raise BusinessRuleError(f"station {station_code} is not registered; run 'dbmis init'")
     return f"{station_code}-{n - 1:08d}"
@@ -139,7 +151,7 @@ def _finish(uow, vend: VendRow) -> None:
     """WRITTEN/PENDING-verified -> COMPLETED with a receipt number, in the caller's transaction."""
     t = now()
     vend.written_at = vend.written_at or t
-    vend.receipt_no = _next_receipt(uow, vend.station)
+    vend.receipt_no = vend.receipt_no or _next_receipt(uow, vend.station)
     vend.completed_at = t
     vend.state = VendState.COMPLETED.value
 
@@ -185,21 +197,35 @@ def _release_sequence(uow, v: VendRow) -> None:
 _OPEN = (VendState.PENDING.value, VendState.WRITTEN.value)
 
 
+_SALE_CONTEXT = (
+    select(CardRow.id.label("card_id"), CardRow.status.label("card_status"),
+           CustomerRow.id.label("customer_id"), CustomerRow.account_no, CustomerRow.name,
+           CustomerRow.category, MeterRow.id.label("meter_id"), MeterRow.meter_no,
+           MeterRow.status.label("meter_status"), MeterRow.customer_id.label("meter_customer"),
+           MeterRow.last_sequence, MeterModelRow.credit_unit,
+           select(UtilityRow.name).limit(1).scalar_subquery().label("utility"),
+           select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(_OPEN))
+           .exists().label("has_open"))
+    .select_from(CardRow)
+    .join(MeterRow, CardRow.meter_id == MeterRow.id)
+    .join(MeterModelRow, MeterRow.model_id == MeterModelRow.id)
+    .join(CustomerRow, CardRow.customer_id == CustomerRow.id)
+    .where(CardRow.uid == bindparam("uid")))
+_CLAIM = (update(MeterRow)
+          .where(MeterRow.id == bindparam("mid"), MeterRow.last_sequence == bindparam("prev"))
+          .values(last_sequence=bindparam("next_seq")))
+_INSERT_VEND = insert(VendRow).returning(VendRow.id)
+_MARK_WRITTEN = (update(VendRow)
+                 .where(VendRow.id == bindparam("vid"), VendRow.state == VendState.PENDING.value)
+                 .values(state=VendState.WRITTEN.value, written_at=bindparam("t_written")))
+_MARK_COMPLETED = (update(VendRow)
+                   .where(VendRow.id == bindparam("vid"), VendRow.state == VendState.WRITTEN.value)
+                   .values(state=VendState.COMPLETED.value, completed_at=bindparam("t_completed")))
+
+
 def _sale_context(session, uid: str):
     """Card, customer, meter and model of a card in one round trip (the hot path of every sale)."""
-    has_open = (select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(_OPEN))
-                .exists())
-    return session.execute(
-        select(CardRow.id.label("card_id"), CardRow.status.label("card_status"),
-               CustomerRow.id.label("customer_id"), CustomerRow.account_no, CustomerRow.name,
-               CustomerRow.category, MeterRow.id.label("meter_id"), MeterRow.meter_no,
-               MeterRow.status.label("meter_status"), MeterRow.customer_id.label("meter_customer"),
-               MeterRow.last_sequence, MeterModelRow.credit_unit, has_open.label("has_open"))
-        .select_from(CardRow)
-        .join(MeterRow, CardRow.meter_id == MeterRow.id)
-        .join(MeterModelRow, MeterRow.model_id == MeterModelRow.id)
-        .join(CustomerRow, CardRow.customer_id == CustomerRow.id)
-        .where(CardRow.uid == uid)).one_or_none()
+    return session.connection().execute(_SALE_CONTEXT, {"uid": uid}).one_or_none()
 
 
 def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
@@ -231,7 +257,7 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                                         "meter")
             if ctx.card_status != CardStatus.ACTIVE.value:
                 raise BusinessRuleError(f"card {image.uid} is {ctx.card_status}; sale refused")
-            consumed = record_return(uow, op, image) if image.returned is not None else None
+            consumed = record_return(uow, op, image, ctx.meter_id, ctx.customer_id)
             card_seq = image.vend.sequence if image.vend else 0
             refusal = None
             if card_seq > ctx.last_sequence:
@@ -252,9 +278,8 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
             seq = ctx.last_sequence + 1
             issued = now().replace(microsecond=0)
             # -- step 2: reserve the sequence durably -----------------------------------------
-            claimed = s.execute(
-                update(MeterRow).where(MeterRow.id == ctx.meter_id, MeterRow.last_sequence == seq - 1)
-                .values(last_sequence=seq)).rowcount
+            claimed = s.connection().execute(_CLAIM, {"mid": ctx.meter_id, "prev": seq - 1,
+                                         "next_seq": seq}).rowcount
             if claimed != 1:
                 raise BusinessRuleError("another station sold to this meter at the same moment; "
                                         "read the card again")
@@ -263,8 +288,8 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                           credit_unit=int(unit), tariff=q.tariff, unit_price=q.unit_price,
                           price_lines=[[k, str(v)] for k, v in q.lines], operator=op.login,
                           station=station, state=VendState.PENDING.value, issued_at=issued,
-                          created_at=now(), note="")
-            vend_id = s.execute(insert(VendRow).values(**values).returning(VendRow.id)).scalar_one()
+                          created_at=now(), note="", receipt_no=_next_receipt(uow, station))
+            vend_id = s.connection().execute(_INSERT_VEND, values).scalar_one()
             uow.commit()
         record = VendRecord(seq, credit, unit, ctx.meter_no, ctx.account_no, issued)
         # -- step 3: write and read back -----------------------------------------------------
@@ -276,31 +301,34 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
             raise CardError(f"{exc}; sale {vend_id} is pending until the card is presented "
                             "again (do not refund: the card may hold the credit)") from exc
     verified = back.vend is not None and back.vend.sequence == seq and back.vend.credit == credit
-    # -- step 4: complete --------------------------------------------------------------------
-    with app.uow() as uow:
-        if not verified:
+    # -- step 4: WRITTEN, then COMPLETED once the receipt exists. These commits do not wait for the
+    #    disk: if a power cut loses them, the PENDING row (with its receipt number) is completed
+    #    from the card by reconciliation; a killed process loses nothing. -------------------------
+    if not verified:
+        with app.uow() as uow:
             row = uow.session.get(VendRow, vend_id)
             row.state = VendState.FAILED.value
-            row.note = "read-back after write did not show the record"
+            row.note = "read-back after write did not show the record (receipt void)"
             row.completed_at = now()
             _release_sequence(uow, row)
             uow.commit()
-            raise CardError("the card did not keep the vend record (read-back failed); no credit was "
-                            "sold, try again")
-        t = now()
-        receipt_no = _next_receipt(uow, station)
-        uow.session.execute(update(VendRow).where(VendRow.id == vend_id).values(
-            state=VendState.COMPLETED.value, written_at=t, completed_at=t, receipt_no=receipt_no))
-        utility = uow.session.scalar(select(UtilityRow.name))
+        raise CardError("the card did not keep the vend record (read-back failed); no credit was "
+                        "sold, try again")
+    written = now()
+    with app.uow(durable=False) as uow:
+        uow.session.connection().execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written})
         uow.commit()
     from .receipts import render_receipt_text
 
-    v = SimpleNamespace(**{**values, "state": VendState.COMPLETED.value}, id=vend_id, written_at=t,
-                        completed_at=t, receipt_no=receipt_no,
+    v = SimpleNamespace(**values, id=vend_id, written_at=written, completed_at=written,
                         customer=SimpleNamespace(account_no=ctx.account_no, name=ctx.name),
                         meter=SimpleNamespace(meter_no=ctx.meter_no))
+    receipt = render_receipt_text(v, ctx.utility)
+    with app.uow(durable=False) as uow:
+        uow.session.connection().execute(_MARK_COMPLETED, {"vid": vend_id, "t_completed": now()})
+        uow.commit()
     return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, q.amount, q.energy, credit, unit,
-                      VendState.COMPLETED, receipt_no, render_receipt_text(v, utility), consumed)
+                      VendState.COMPLETED, values["receipt_no"], receipt, consumed)
 
 
 def _settle_after_error(app, vend_id: int, conn, fmt) -> None:

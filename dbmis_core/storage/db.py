@@ -40,6 +40,13 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
+            # a relaxed unit of work commits without fsync (durable at the next FULL commit or
+            # checkpoint, and never lost by a killed process); the setting cannot change inside a
+            # transaction, so it is chosen here, before BEGIN
+            want = "FULL" if conn.get_execution_options().get("durable", True) else "NORMAL"
+            if conn.info.get("synchronous") != want:
+                conn.exec_driver_sql(f"PRAGMA synchronous={want}")
+                conn.info["synchronous"] = want
             # take the write lock up front: no lost updates between read and write
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -85,14 +92,24 @@ def check_schema(engine: Engine) -> None:
 
 
 class UnitOfWork:
-    """One transaction: ``with uow: ...; uow.commit()``. Leaving without commit rolls back."""
+    """One transaction: ``with uow: ...; uow.commit()``. Leaving without commit rolls back.
 
-    def __init__(self, session_factory: sessionmaker) -> None:
+    ``durable=False`` commits without waiting for the disk (SQLite synchronous=NORMAL, PostgreSQL
+    synchronous_commit=off): a killed process loses nothing, a power cut may lose the last such
+    commits. Only for writes that reconciliation can redo (docs/decisions/0003).
+    """
+
+    def __init__(self, session_factory: sessionmaker, durable: bool = True) -> None:
         self._factory = session_factory
+        self.durable = durable
         self.session: Session | None = None
 
     def __enter__(self) -> "UnitOfWork":
         self.session = self._factory()
+        if not self.durable:
+            conn = self.session.connection(execution_options={"durable": False})
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -34,3 +34,19 @@ def new_database(backend: str, folder: Path) -> tuple[str, callable]:
 
         return f"{base}/{name}", drop
     raise ValueError(f"unknown backend {backend}")
+
+
+ADMIN, ADMIN_PW = "admin", "admin-pass-1"
+
+
+def make_app(folder: Path, backend: str = "sqlite", **sections):
+    """An Application on a new database of ``backend`` with data under ``folder``; returns
+    (app, drop). ``sections`` override configuration tables, e.g. sales={"refuse_unloaded": False}."""
+    from ..app import Application
+    from ..config import Config
+
+    url, drop = new_database(backend, folder)
+    cfg: dict = {"database": {"url": url}}
+    for name, values in sections.items():
+        cfg.setdefault(name, {}).update(values)
+    return Application(Config.from_dict(cfg, home=folder)), drop

@@ -92,3 +92,25 @@ def test_unreachable_database_is_a_clear_error(tmp_path):
     engine = db.make_engine("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(StorageError, match="cannot reach the database"):
         db.schema_status(engine)
+
+
+def test_relaxed_units_of_work_skip_the_flush_and_durable_ones_do_not(app):
+    """Durable transactions wait for the disk; relaxed ones (after a verified card write) do not."""
+    from sqlalchemy import text
+
+    def setting(durable):
+        with app.uow(durable=durable) as uow:
+            conn = uow.session.connection()
+            if conn.dialect.name == "sqlite":
+                return {0: "off", 1: "normal", 2: "full"}[conn.exec_driver_sql(
+                    "PRAGMA synchronous").scalar()]
+            return conn.execute(text("SHOW synchronous_commit")).scalar()
+
+    assert setting(True) in ("full", "on")
+    assert setting(False) in ("normal", "off")
+    assert setting(True) in ("full", "on")  # the connection goes back to durable
+    with app.uow(durable=False) as uow:
+        uow.session.scalar(select(OperatorRow)).full_name = "Relaxed"
+        uow.commit()
+    with app.uow() as uow:
+        assert uow.session.scalar(select(OperatorRow)).full_name == "Relaxed"

@@ -14,6 +14,7 @@ from dbmis_core.errors import (
     ValidationError,
 )
 from dbmis_core.services import auth, cards, vending
+from dbmis_core.testing.databases import ADMIN, ADMIN_PW, make_app
 from dbmis_core.storage.models import VendRow
 from dbmis_sim.meter import MeterSimulator
 from dbmis_sim.sle4442 import Faults
@@ -65,8 +66,6 @@ def test_next_sale_refused_until_loaded_then_records_consumption(demo, admin):
 
 
 def test_refusal_can_be_switched_off(tmp_path, backend, home):
-    from conftest import ADMIN, ADMIN_PW, make_app
-
     from dbmis_core.services import setup
 
     app, drop = make_app(tmp_path, backend, sales={"refuse_unloaded": False})
