@@ -178,3 +178,36 @@ def test_full_sale_through_the_services_and_pcscd(slot, tmp_path):
         assert report.image.unloaded
     finally:
         app.close()
+
+
+def test_sale_pulled_mid_write_through_pcscd_is_reconciled(slot, tmp_path):
+    """The card leaves the reader during the sale's write: the sale stays pending, and when the card
+    is back, reconciliation fails it (the torn slot holds nothing) and the next sale succeeds."""
+    from dbmis_core.app import Application
+    from dbmis_core.config import Config
+    from dbmis_core.errors import CardError
+    from dbmis_core.services import cards, setup, vending
+
+    path = slot.new_card("acs")
+    app = Application(Config.from_dict({"database": {"url": f"sqlite:///{tmp_path}/db.sqlite3"},
+                                        "card": {"driver": "pcsc"},
+                                        "sales": {"refuse_unloaded": False},
+                                        "drivers": {"pcsc": {"dialect": "acs"}}}, home=tmp_path))
+    try:
+        setup.init(app, "admin", "admin-pass-1")
+        op = app.login("admin", "admin-pass-1")
+        setup.seed_demo(app, op)
+        cards.issue_user_card(app, op, "100001")
+        first = vending.vend(app, op, "100001", "20.00")
+        slot.emulator.pull_after_bytes = 20
+        with pytest.raises(CardError, match="pending"):
+            vending.vend(app, op, "100001", "30.00")
+        assert [s[3] for s in vending.unfinished(app, op)] == ["pending"]
+        slot.insert(path, "acs")
+        assert [state for _, state in vending.reconcile_card_in_reader(app, op)] == ["failed"]
+        assert vending.unfinished(app, op) == []
+        again = vending.vend(app, op, "100001", "30.00")
+        assert (first.sequence, again.sequence, again.state) == (1, 2, VendState.COMPLETED)
+        assert cards.read_card(app, op).image.vend.sequence == 2
+    finally:
+        app.close()
