@@ -2,39 +2,19 @@
 written (and logged), carried to simulated meters, read back with ``card show``, imported."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
 
-from dbmis_core.testing.databases import new_database
 
-DBMIS = shutil.which("dbmis", path=os.path.dirname(sys.executable))
 M1, M2, M3 = "000020240001", "000020240002", "000020240003"
 SPARE = "000020249001"  # in the store: never sold to
 
 
 @pytest.fixture
-def run(tmp_path, backend):
-    url, drop = new_database(backend, tmp_path)
-    env = dict(os.environ, DBMIS_HOME=str(tmp_path / "home"), DBMIS_DATABASE_URL=url,
-               DBMIS_OPERATOR="admin", DBMIS_PASSWORD="admin-pass-1",
-               DBMIS_ADMIN_PASSWORD="admin-pass-1")
-    env.pop("DBMIS_CONFIG", None)
-
-    def dbmis(*args, ok=True):
-        p = subprocess.run([DBMIS, *args], env=env, capture_output=True, text=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
-        if ok:
-            assert p.returncode == 0, p.stderr
-        return p
-
-    dbmis("init", "--demo")
-    yield dbmis
-    drop()
+def run(cli):
+    cli("init", "--demo")
+    return cli
 
 
 def js(run, *args):
