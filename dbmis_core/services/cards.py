@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..cards import CardHeader, CardImage
 from ..domain import CardStatus, CardType
 from ..errors import BusinessRuleError, CardFormatError, NotFound, ValidationError
-from ..storage.models import CardRow, MeterReturnRow, UtilityRow
+from ..storage.models import CardRow, UtilityRow
 from .auth import Operator, Perm
 from .registry import current_meter, get_customer_row
 
@@ -113,11 +113,6 @@ def card_row(uow, uid: str) -> CardRow:
     if row is None:
         raise NotFound(f"card {uid} is not registered")
     return row
-
-
-def returns_of(uow, meter_id: int) -> list[MeterReturnRow]:
-    return list(uow.session.scalars(select(MeterReturnRow).where(MeterReturnRow.meter_id == meter_id)
-                                    .order_by(MeterReturnRow.written_at)))
 
 
 def ensure_user_card(image: CardImage) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 from sqlalchemy import or_, select
 
@@ -138,8 +137,3 @@ def install_meter(uow, op: Operator, meter_no: str, account_no: str) -> Meter:
 def current_meter(uow, customer: CustomerRow) -> MeterRow | None:
     return uow.session.scalar(select(MeterRow).where(MeterRow.customer_id == customer.id,
                                                      MeterRow.status == MeterStatus.INSTALLED.value))
-
-
-def max_monthly_kwh(model: MeterModelRow, days: int = 31) -> Decimal:
-    """What the meter can physically pass in a month: rated amps x 230 V x phases x hours."""
-    return (model.rated_amps * Decimal(230) * model.phases * 24 * days / 1000).quantize(Decimal("0.01"))

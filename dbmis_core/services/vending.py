@@ -57,6 +57,9 @@ class SaleResult:
     consumption_recorded: Decimal | None
 
 
+_OPEN = (VendState.PENDING.value, VendState.WRITTEN.value)  # sales that still need the card
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -170,7 +173,7 @@ def reconcile_with_card(uow, image: CardImage) -> list[tuple[int, str]]:
         return done
     open_vends = uow.session.scalars(select(VendRow).where(
         VendRow.meter_id == meter.id,
-        VendRow.state.in_([VendState.PENDING.value, VendState.WRITTEN.value]))
+        VendRow.state.in_(_OPEN))
         .order_by(VendRow.sequence))
     card_seq = image.vend.sequence if image.vend else 0
     loaded = image.returned.last_sequence if image.returned else 0
@@ -192,9 +195,6 @@ def _release_sequence(uow, v: VendRow) -> None:
     uow.session.execute(update(MeterRow).where(MeterRow.id == v.meter_id,
                                                MeterRow.last_sequence == v.sequence)
                         .values(last_sequence=v.sequence - 1))
-
-
-_OPEN = (VendState.PENDING.value, VendState.WRITTEN.value)
 
 
 _SALE_CONTEXT = (
@@ -358,7 +358,7 @@ def unfinished(app, op: Operator) -> list[tuple[int, str, int, str]]:
     op.require(Perm.VIEW)
     with app.uow() as uow:
         rows = uow.session.scalars(select(VendRow).where(
-            VendRow.state.in_([VendState.PENDING.value, VendState.WRITTEN.value])))
+            VendRow.state.in_(_OPEN)))
         return [(r.id, r.meter.meter_no, r.sequence, r.state) for r in rows]
 
 
