@@ -33,9 +33,13 @@ DEFAULTS: dict[str, Any] = {
     "database": {"url": ""},
     "station": {"code": "S01", "name": "Main counter"},
     "plugins": {"disabled": []},
-    "card": {"driver": "sim", "format": "dbmis-ref", "reader": ""},
+    "card": {"driver": "sim", "format": "dbmis-ref", "reader": "", "reissue_fee": "0.00"},
     "tariff": {"default": "flat"},
-    "sales": {"refuse_unloaded": True, "min_amount": "1.00", "max_amount": "5000.00"},
+    "sales": {"refuse_unloaded": True, "min_amount": "1.00", "max_amount": "5000.00",
+              # share of each purchase that pays off recorded debts; 0 switches recovery off
+              "debt_share": "0.20",
+              # most credit a meter may hold after a sale (kWh or money as the meter counts); 0: none
+              "hoarding_limit": "0"},
     "keys": {"master_secret_file": ""},
     "drivers": {},
     "tariffs": {},

@@ -25,15 +25,23 @@ class Perm(enum.StrEnum):
     RECONCILE = "reconcile"
     VIEW = "view"
     WRITE_SERVICE_CARDS = "write_service_cards"
+    MANAGE_APPLICATIONS = "manage_applications"
+    MANAGE_TARIFFS = "manage_tariffs"
+    REISSUE_CARD = "reissue_card"
+    REVERSE_SALE = "reverse_sale"
+    CHANGE_METER = "change_meter"
+    CLOSE_ACCOUNT = "close_account"
+    MANAGE_DEBTS = "manage_debts"
+    CLOSE_DAY = "close_day"
+    CLOSE_ANY_DAY = "close_any_day"
 
 
 ROLES: dict[str, frozenset[Perm]] = {
     "administrator": frozenset(Perm),
-    "supervisor": frozenset({Perm.VEND, Perm.READ_CARD, Perm.ISSUE_CARD, Perm.MANAGE_CUSTOMERS,
-                             Perm.MANAGE_METERS, Perm.RECONCILE, Perm.VIEW,
-                             Perm.WRITE_SERVICE_CARDS}),
+    "supervisor": frozenset(set(Perm) - {Perm.MANAGE_OPERATORS}),
     "clerk": frozenset({Perm.VEND, Perm.READ_CARD, Perm.ISSUE_CARD, Perm.MANAGE_CUSTOMERS,
-                        Perm.RECONCILE, Perm.VIEW}),
+                        Perm.RECONCILE, Perm.VIEW, Perm.MANAGE_APPLICATIONS, Perm.REISSUE_CARD,
+                        Perm.CLOSE_DAY}),
     "technician": frozenset({Perm.READ_CARD, Perm.MANAGE_METERS, Perm.VIEW,
                              Perm.WRITE_SERVICE_CARDS}),
     "auditor": frozenset({Perm.VIEW, Perm.READ_CARD}),

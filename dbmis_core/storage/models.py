@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -111,6 +112,11 @@ class CustomerRow(Base):
     district_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
     district: Mapped[RegionRow | None] = relationship()
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    tariff: Mapped[str | None] = mapped_column(String(40))  # None: the configured default tariff
+    capacity_amps: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    capacity_mode: Mapped[str | None] = mapped_column(String(16))  # e.g. "none", "trip", "alarm"
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class MeterModelRow(Base):
@@ -184,6 +190,10 @@ class VendRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     receipt_no: Mapped[str | None] = mapped_column(String(32), unique=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    # "sale", or "makeup" (credit moved from a replaced meter; nothing paid)
+    kind: Mapped[str] = mapped_column(String(16), default="sale", server_default="sale")
+    debt_recovered: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), server_default="0")
+    closing_id: Mapped[int | None] = mapped_column(ForeignKey("day_closings.id"), index=True)
 
 
 class MeterReturnRow(Base):
@@ -238,3 +248,192 @@ class MeterParameterSetRow(Base):
     parameters: Mapped[dict] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+# -- daily business (issue 4) -------------------------------------------------------------------
+
+
+class DayClosingRow(Base):
+    """An operator's closed till: expected against counted cash. Sales and cash entries it covers
+    point at it and can no longer change."""
+
+    __tablename__ = "day_closings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operator: Mapped[str] = mapped_column(String(32), index=True)
+    station: Mapped[str] = mapped_column(String(16))
+    business_day: Mapped[date] = mapped_column(Date, index=True)
+    sales_count: Mapped[int] = mapped_column(default=0)
+    expected: Mapped[Decimal] = mapped_column(Money)
+    counted: Mapped[Decimal] = mapped_column(Money)
+    discrepancy: Mapped[Decimal] = mapped_column(Money)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)  # totals per kind of money movement
+    note: Mapped[str] = mapped_column(Text, default="")
+    closed_by: Mapped[str] = mapped_column(String(32))
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class CashEntryRow(Base):
+    """Money taken or paid out that is not a sale: card fees, refunds, debt payments.
+
+    ``amount`` is signed: positive is money received, negative money paid out."""
+
+    __tablename__ = "cash_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    vend_id: Mapped[int | None] = mapped_column(ForeignKey("vends.id"))
+    operator: Mapped[str] = mapped_column(String(32))
+    station: Mapped[str] = mapped_column(String(16))
+    receipt_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, index=True)
+    closing_id: Mapped[int | None] = mapped_column(ForeignKey("day_closings.id"), index=True)
+
+
+class ApplicationRow(Base):
+    """A new-service application (business expansion) and where it stands."""
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    applicant_name: Mapped[str] = mapped_column(String(120))
+    address: Mapped[str] = mapped_column(String(255), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    category: Mapped[str] = mapped_column(String(32))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
+    requested_amps: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    model_code: Mapped[str | None] = mapped_column(String(32))
+    capacity_mode: Mapped[str | None] = mapped_column(String(16))
+    tariff: Mapped[str | None] = mapped_column(String(40))
+    batch: Mapped[str | None] = mapped_column(String(32))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
+    station: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class ApplicationStepRow(Base):
+    """One step of an application: who moved it to which state, when, and why."""
+
+    __tablename__ = "application_steps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    operator: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class TariffVersionRow(Base):
+    """Settings of a tariff from a date on; a sale uses the newest version in force when it is made."""
+
+    __tablename__ = "tariff_versions"
+    __table_args__ = (UniqueConstraint("tariff", "effective_from",
+                                       name="uq_tariff_versions_tariff_effective"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tariff: Mapped[str] = mapped_column(String(40))
+    effective_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    settings: Mapped[dict] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class ReversalRow(Base):
+    """Reversal of a sale whose credit is still unloaded on the card; durable like a vend:
+    pending -> completed (card restored, refund paid) or failed."""
+
+    __tablename__ = "reversals"
+    __table_args__ = (Index("uq_reversals_vend_live", "vend_id", unique=True,
+                            sqlite_where=text("state != 'failed'"),
+                            postgresql_where=text("state != 'failed'")),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vend_id: Mapped[int] = mapped_column(ForeignKey("vends.id"))
+    vend: Mapped[VendRow] = relationship()
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    refund: Mapped[Decimal] = mapped_column(Money)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    operator: Mapped[str] = mapped_column(String(32))
+    approved_by: Mapped[str] = mapped_column(String(32))
+    station: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReissueRow(Base):
+    """Replacement of a lost or damaged card; durable: pending -> completed or failed."""
+
+    __tablename__ = "reissues"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    old_card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    new_uid: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    fee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    operator: Mapped[str] = mapped_column(String(32))
+    station: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class DebtRow(Base):
+    """Money a customer owes (e.g. a meter replacement fee), recovered as a share of purchases."""
+
+    __tablename__ = "debts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(120))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    recovered: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    share: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))  # None: the configured share
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DebtPaymentRow(Base):
+    """Part of a debt paid off by a sale (or paid in cash, then ``vend_id`` is None)."""
+
+    __tablename__ = "debt_payments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debt_id: Mapped[int] = mapped_column(ForeignKey("debts.id"), index=True)
+    vend_id: Mapped[int | None] = mapped_column(ForeignKey("vends.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class CustomerChangeRow(Base):
+    """A change to a customer (details, category, tariff, capacity, meter, closure): before/after."""
+
+    __tablename__ = "customer_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+    after: Mapped[dict] = mapped_column(JSON, default=dict)
+    operator: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class InspectionNoticeRow(Base):
+    """Something seen at the counter that needs an inspector: a card of another meter, a sequence
+    from the future, a failed MAC."""
+
+    __tablename__ = "inspection_notices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
+    card_uid: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    raised_by: Mapped[str] = mapped_column(String(32))
+    station: Mapped[str] = mapped_column(String(16))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)

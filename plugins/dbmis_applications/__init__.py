@@ -1,0 +1,1 @@
+"""New-service applications (business expansion): Qt page and commands."""

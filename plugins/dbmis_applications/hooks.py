@@ -1,0 +1,1 @@
+"""Registers the applications plugin (filled in by its feature work)."""

@@ -1,0 +1,1 @@
+"""The cash desk: receipts and invoices (text, PDF, copies) and day closing."""

@@ -1,0 +1,1 @@
+"""Customer changes: details, tariff, capacity, meter replacement, closure, debts, history."""

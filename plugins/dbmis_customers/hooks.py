@@ -1,0 +1,1 @@
+"""Registers the customers plugin (filled in by its feature work)."""

@@ -1,0 +1,1 @@
+"""Tariff administration: versions with effective dates (filled in by its feature work)."""

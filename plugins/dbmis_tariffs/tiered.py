@@ -1,0 +1,1 @@
+"""Tiered block tariff (filled in by its feature work)."""
