@@ -22,6 +22,7 @@ from types import SimpleNamespace
 from sqlalchemy import bindparam, insert, select, update
 
 from ..cards import CardImage, VendRecord
+from ..crashpoints import crashpoint
 from ..domain import CardStatus, CreditUnit, MeterReturn, MeterStatus, Quote, VendState
 from ..errors import BusinessRuleError, CardError, NotFound, ValidationError
 from ..money import money
@@ -291,10 +292,12 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                           created_at=now(), note="", receipt_no=_next_receipt(uow, station))
             vend_id = s.connection().execute(_INSERT_VEND, values).scalar_one()
             uow.commit()
+        crashpoint("vend.pending")
         record = VendRecord(seq, credit, unit, ctx.meter_no, ctx.account_no, issued)
         # -- step 3: write and read back -----------------------------------------------------
         try:
             fmt.write_vend(conn, record)
+            crashpoint("vend.card_written")
             back = fmt.read(conn)
         except CardError as exc:
             _settle_after_error(app, vend_id, conn, fmt)
@@ -314,10 +317,12 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
             uow.commit()
         raise CardError("the card did not keep the vend record (read-back failed); no credit was "
                         "sold, try again")
+    crashpoint("vend.verified")
     written = now()
     with app.uow(durable=False) as uow:
         uow.session.connection().execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written})
         uow.commit()
+    crashpoint("vend.written")
     from .receipts import render_receipt_text
 
     v = SimpleNamespace(**values, id=vend_id, written_at=written, completed_at=written,
@@ -327,6 +332,7 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
     with app.uow(durable=False) as uow:
         uow.session.connection().execute(_MARK_COMPLETED, {"vid": vend_id, "t_completed": now()})
         uow.commit()
+    crashpoint("vend.completed")
     return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, q.amount, q.energy, credit, unit,
                       VendState.COMPLETED, values["receipt_no"], receipt, consumed)
 
