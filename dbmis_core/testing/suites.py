@@ -535,6 +535,82 @@ class CardFormatSuite:
             assert self._read_typed(fmt, conn, other_key, header.meter_no)[1] is None
 
 
+    # -- reversal (revoke) and reissue (replacement cards) ---------------------------------------
+    @settings(max_examples=30, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_revoke_leaves_the_previous_record_newest(self, tmp_path, data):
+        header, records = data.draw(self._stories(1, 4))
+        *done, last = records
+        fmt = self.make_format()
+        meter_key = self.keys.meter_key(header.meter_no)
+        with self._blank(tmp_path) as conn:
+            fmt.personalise(conn, header)
+            for rec in records:
+                fmt.write_vend(conn, rec)
+            fmt.revoke_vend(conn, last.sequence)
+            previous = done[-1] if done else None
+            assert fmt.read(conn).vend == previous
+            assert fmt.meter_read(conn, meter_key, header.meter_no)[2] == previous
+            again = attrs.evolve(last, credit=last.credit + 1 if last.credit < self.max_credit
+                                 else last.credit - 1)
+            fmt.write_vend(conn, again)  # the released sequence is sold again
+            assert fmt.read(conn).vend == again
+
+    @settings(max_examples=20, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_revoke_refuses_a_sequence_that_is_not_the_newest(self, tmp_path, data):
+        header, records = data.draw(self._stories(1, 3))
+        fmt = self.make_format()
+        with self._blank(tmp_path) as conn:
+            fmt.personalise(conn, header)
+            with pytest.raises(CardError):
+                fmt.revoke_vend(conn, records[0].sequence)  # no record on the card yet
+            for rec in records:
+                fmt.write_vend(conn, rec)
+            with pytest.raises(CardError):
+                fmt.revoke_vend(conn, records[-1].sequence + 1)
+            if len(records) > 1:
+                with pytest.raises(CardError):
+                    fmt.revoke_vend(conn, records[0].sequence)
+            assert fmt.read(conn).vend == records[-1]
+
+    @settings(max_examples=40, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_torn_revoke_keeps_the_record_or_the_previous_one(self, tmp_path, data):
+        header, records = data.draw(self._stories(1, 3))
+        *done, last = records
+        budget = data.draw(st.integers(0, 63), label="bytes before the pull")
+        fmt = self.make_format()
+        with self._blank(tmp_path) as conn:
+            fmt.personalise(conn, header)
+            for rec in records:
+                fmt.write_vend(conn, rec)
+            try:
+                fmt.revoke_vend(_Tearing(conn, budget), last.sequence)
+                torn = False
+            except CardRemovedError:
+                torn = True
+            vend = fmt.read(conn).vend
+        previous = done[-1] if done else None
+        assert vend == previous if not torn else vend in (previous, last)
+
+    @settings(max_examples=20, **_FILE_EXAMPLES)
+    @given(data=st.data())
+    def test_replacement_card_carries_the_last_record(self, tmp_path, data):
+        header, records = data.draw(self._stories(1, 2))
+        last = records[-1]
+        replacement = attrs.evolve(header, card_type=CardType.REPLACEMENT)
+        fmt = self.make_format()
+        meter_key = self.keys.meter_key(header.meter_no)
+        with self._blank(tmp_path) as conn:
+            fmt.personalise(conn, replacement)
+            fmt.write_vend(conn, last)
+            image = fmt.read(conn)
+            uid, seen_header, seen, _ = fmt.meter_read(conn, meter_key, header.meter_no)
+        assert (image.header, image.vend, image.unloaded) == (replacement, last, True)
+        assert (uid, seen_header.card_type, seen) == (image.uid, CardType.REPLACEMENT, last)
+
+
     # -- service cards ---------------------------------------------------------------------------
     def _meter_keys(self, meter_no: str) -> tuple[bytes, bytes, str]:
         return self.keys.meter_key(meter_no), self.keys.service_key(), meter_no

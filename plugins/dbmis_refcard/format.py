@@ -518,6 +518,25 @@ class RefCardFormat:
         conn.present_psc(card_psc(meter_key, uid_raw))
         conn.write(target, pack_vend(record, key, header.card_type))
 
+    def revoke_vend(self, conn: CardConnection, sequence: int) -> None:
+        """Blank the slot holding the newest record, which must carry ``sequence`` (a reversed sale).
+
+        One write of 0xFF bytes over one slot: a pull half-way leaves a slot whose CRC fails, so the
+        card then holds the other slot's record (the previous sale's, or none), exactly as after a
+        complete revoke; a pull before the first byte leaves the record untouched."""
+        mem = self._read_all(conn)
+        header = unpack_header(mem[HDR_AT:HDR_AT + HDR_LEN])
+        if header.card_type.is_service:
+            raise CardFormatError(f"a {header.card_type.name.lower()} card holds no vend records")
+        uid_raw = mem[UID_AT:UID_LEN]
+        meter_key = self._meter_key(header)
+        _, newest, newest_at = self._slots(mem, card_key(meter_key, uid_raw))
+        if newest is None or newest.sequence != sequence:
+            held = newest.sequence if newest else "none"
+            raise CardFormatError(f"the card's newest vend record is sequence {held}, not {sequence}")
+        conn.present_psc(card_psc(meter_key, uid_raw))
+        conn.write(newest_at, b"\xff" * SLOT_LEN)
+
     # -- service cards -----------------------------------------------------------------------
     def write_service(self, conn: CardConnection, header: CardHeader, command,
                       issued_at: datetime) -> str:

@@ -165,6 +165,33 @@ def test_pull_while_writing_slot_b_keeps_slot_a(issued, fmt, cut, newest):
         assert image.slots[1].problem == ("empty" if cut == 0 else "torn or damaged (CRC mismatch)")
 
 
+@pytest.mark.parametrize("cut,newest", [(0, 2), (1, 1), (30, 1), (47, 1)])
+def test_pull_while_revoking_leaves_the_record_or_the_previous_one(issued, fmt, cut, newest):
+    """The sim reader pulls the card ``cut`` bytes into the revoke of sequence 2: untouched, the
+    card still holds 2; once one byte changed, slot B fails its CRC and slot A's 1 is newest."""
+    uid = issued.inserted_uid()
+    with closing(issued.connect()) as conn:
+        fmt.write_vend(conn, vend(1))
+        fmt.write_vend(conn, vend(2))
+    issued.inject(Faults(pull_after_bytes=cut))
+    with closing(issued.connect()) as conn, pytest.raises(CardRemovedError):
+        fmt.revoke_vend(conn, 2)
+    issued.insert(uid)
+    with closing(issued.connect()) as conn:
+        image = fmt.read(conn)
+    assert image.vend == vend(newest) and image.slots[0].record == vend(1)
+
+
+def test_revoked_slot_reads_empty_and_takes_the_next_sale(issued, fmt):
+    with closing(issued.connect()) as conn:
+        fmt.write_vend(conn, vend(1))
+        fmt.revoke_vend(conn, 1)
+        image = fmt.read(conn)
+        assert image.vend is None and [s.problem for s in image.slots] == ["empty", "empty"]
+        fmt.write_vend(conn, vend(1, "55.00"))
+        assert fmt.read(conn).vend == vend(1, "55.00")
+
+
 def _forge_credit(conn, at: int, hundredths: int) -> None:
     """Raise a slot's credit and recompute its CRC, as someone without the key would."""
     raw = bytearray(conn.read(at, SLOT_LEN))
