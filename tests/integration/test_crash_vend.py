@@ -60,3 +60,44 @@ def test_sigkill_during_sales(demo, admin, tmp_path, backend):
     numbered = sorted(v.receipt_no for v in vends if v.receipt_no)
     assert numbered == [f"S01-{i:08d}" for i in range(1, station.next_receipt)]
     assert all(v.receipt_no for v in done)
+
+
+VEND_STEPS = ["vend.pending", "vend.card_written", "vend.verified", "vend.written", "vend.completed"]
+
+
+def test_sigkill_at_every_step_of_a_sale(demo, admin, tmp_path):
+    """The process dies (SIGKILL) at each named step of the state machine, twice over; after the card
+    is presented again every sale is final and the meter got exactly what was completed."""
+    demo.reader.new_card()
+    uid = cards.issue_user_card(demo, admin, "100001")
+    meter_no = "000020240001"
+    sim = MeterSimulator.provision(tmp_path / "meter.json", meter_no, demo.keys.meter_key(meter_no))
+    env = dict(os.environ, DBMIS_HOME=str(demo.config.home), DBMIS_DATABASE_URL=demo.config.database_url,
+               DBMIS_OPERATOR="admin", DBMIS_PASSWORD="admin-pass-1")
+    loaded_total = 0
+    outcomes = {}
+    for step in VEND_STEPS * 2:
+        demo.reader.insert(uid)
+        proc = subprocess.run([DBMIS, "vend", "100001", "10.00"], env=dict(env, DBMIS_CRASH_AT=step),
+                              capture_output=True, text=True)
+        assert proc.returncode == -signal.SIGKILL, (step, proc.returncode, proc.stderr)
+        demo.reader.insert(uid)
+        settled = vending.reconcile_card_in_reader(demo, admin)
+        outcomes.setdefault(step, []).extend(state for _id, state in settled)
+        with demo.reader.connect() as conn:
+            loaded_total += sim.insert(conn, demo.card_format).applied
+    with demo.uow() as uow:
+        vends = list(uow.session.scalars(select(VendRow).order_by(VendRow.id)))
+        meter_seq = vends[0].meter.last_sequence
+    assert len(vends) == len(VEND_STEPS) * 2
+    assert all(v.state in ("completed", "failed") for v in vends)
+    # killed before the card was written: the sale failed; once the card holds it: completed;
+    # killed after COMPLETED: nothing was left to settle
+    assert outcomes["vend.pending"] == ["failed", "failed"]
+    for step in VEND_STEPS[1:-1]:
+        assert outcomes[step] == ["completed", "completed"], step
+    assert outcomes["vend.completed"] == []
+    done = [v for v in vends if v.state == "completed"]
+    assert [v.sequence for v in done] == list(range(1, len(done) + 1))
+    assert meter_seq == len(done) == sim.state.last_sequence
+    assert loaded_total == sum(v.credit for v in done)
