@@ -52,9 +52,18 @@ class Application:
 
         return session_factory(self.engine)
 
+    @cached_property
+    def _relaxed_sessions(self):
+        """PostgreSQL: a second pool whose connections commit without waiting for the disk."""
+        from .storage.db import make_relaxed_engine, session_factory
+
+        return session_factory(make_relaxed_engine(self.config.database_url))
+
     def uow(self, durable: bool = True):
         from .storage.db import UnitOfWork
 
+        if not durable and self.engine.dialect.name == "postgresql":
+            return UnitOfWork(self._relaxed_sessions, durable)
         return UnitOfWork(self._sessions, durable)
 
     @cached_property
@@ -103,6 +112,8 @@ class Application:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+        if "_relaxed_sessions" in self.__dict__:
+            self._relaxed_sessions.kw["bind"].dispose()
         if "devices" in self.__dict__:
             self.devices.stop()
         if "_direct_reader" in self.__dict__:

@@ -6,6 +6,7 @@ PostgreSQL uses its defaults (fsync on). Each unit of work is one transaction.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
@@ -14,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import StorageError
@@ -53,7 +54,41 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True)
+    return _ping_when_idle(create_engine(url))
+
+
+def make_relaxed_engine(url: str) -> Engine:
+    """A PostgreSQL engine whose commits do not wait for the disk (synchronous_commit=off set once
+    per connection, so a relaxed unit of work costs no extra round trip)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return _ping_when_idle(create_engine(url, connect_args={"options": "-c synchronous_commit=off"},
+                                         execution_options={"relaxed_engine": True}))
+
+
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> Engine:
+    """Check a pooled connection before use only if it sat idle for a while.
+
+    A server restart or a dropped link shows up on idle connections; pinging on every checkout
+    (pool_pre_ping) would add a round trip to each transaction of a busy counter."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, record, _proxy):
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since > IDLE_PING_SECONDS:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except Exception as exc:  # the pool retries with a new connection
+                raise DisconnectionError(str(exc)) from exc
+
+    return engine
 
 
 def _alembic_config(connection) -> AlembicConfig:
@@ -108,7 +143,8 @@ class UnitOfWork:
         self.session = self._factory()
         if not self.durable:
             conn = self.session.connection(execution_options={"durable": False})
-            if conn.dialect.name == "postgresql":
+            if (conn.dialect.name == "postgresql"
+                    and not conn.get_execution_options().get("relaxed_engine")):
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         return self
 

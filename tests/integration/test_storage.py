@@ -116,3 +116,20 @@ def test_relaxed_units_of_work_skip_the_flush_and_durable_ones_do_not(app):
         uow.commit()
     with app.uow() as uow:
         assert uow.session.scalar(select(OperatorRow)).full_name == "Relaxed"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite has no server connection to lose
+def test_a_connection_the_server_dropped_while_idle_is_replaced(app, monkeypatch):
+    """Pooled connections are checked only after sitting idle; a dead one is replaced, not used."""
+    import psycopg
+    from sqlalchemy import text
+
+    from dbmis_core.testing.databases import PG_ADMIN_URL
+
+    with app.uow() as uow:
+        pid = uow.session.execute(text("SELECT pg_backend_pid()")).scalar()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+    with app.uow() as uow:
+        assert uow.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
