@@ -19,16 +19,17 @@ from decimal import Decimal
 import attrs
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..cards import CardImage, VendRecord
 from ..crashpoints import crashpoint
 from ..domain import CardStatus, CreditUnit, MeterReturn, MeterStatus, Quote, VendState
-from ..errors import BusinessRuleError, CardError, NotFound, ValidationError
+from ..errors import BusinessRuleError, CardError, CardFormatError, NotFound, ValidationError
 from ..money import money
 from ..storage.models import (
     CardRow,
     CustomerRow,
+    DebtRow,
     MeterModelRow,
     MeterReturnRow,
     MeterRow,
@@ -37,8 +38,10 @@ from ..storage.models import (
     VendRow,
 )
 from ..types import TariffContext
+from . import debts
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
+from .inspections import add_notice
 from .registry import get_customer_row
 
 
@@ -56,6 +59,8 @@ class SaleResult:
     receipt_no: str | None
     receipt_text: str
     consumption_recorded: Decimal | None
+    debt_recovered: Decimal = Decimal("0.00")
+    warnings: tuple[str, ...] = ()
 
 
 _OPEN = (VendState.PENDING.value, VendState.WRITTEN.value)  # sales that still need the card
@@ -167,8 +172,11 @@ def _matches(vend: VendRow, image: CardImage) -> bool:
 
 
 def reconcile_with_card(uow, image: CardImage) -> list[tuple[int, str]]:
-    """Settle unfinished sales of the card's meter against what the card holds."""
-    done = []
+    """Settle unfinished sales of the card's meter against what the card holds, and unfinished
+    reversals of sales written to this card (those come back as (vend id, "reversed"/"completed"))."""
+    from .reversal import settle_reversals
+
+    done = settle_reversals(uow, image)
     meter = uow.session.scalar(select(MeterRow).where(MeterRow.meter_no == image.header.meter_no))
     if meter is None:
         return done
@@ -187,6 +195,7 @@ def reconcile_with_card(uow, image: CardImage) -> list[tuple[int, str]]:
             v.note = "card did not receive the record (reconciled)"
             v.completed_at = now()
             _release_sequence(uow, v)
+            debts.undo_for_vend(uow, v.id)
             done.append((v.id, VendState.FAILED.value))
     uow.session.flush()
     return done
@@ -201,12 +210,18 @@ def _release_sequence(uow, v: VendRow) -> None:
 _SALE_CONTEXT = (
     select(CardRow.id.label("card_id"), CardRow.status.label("card_status"),
            CustomerRow.id.label("customer_id"), CustomerRow.account_no, CustomerRow.name,
-           CustomerRow.category, MeterRow.id.label("meter_id"), MeterRow.meter_no,
+           CustomerRow.category, CustomerRow.tariff.label("customer_tariff"),
+           MeterRow.id.label("meter_id"), MeterRow.meter_no,
            MeterRow.status.label("meter_status"), MeterRow.customer_id.label("meter_customer"),
            MeterRow.last_sequence, MeterModelRow.credit_unit,
            select(UtilityRow.name).limit(1).scalar_subquery().label("utility"),
            select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(_OPEN))
-           .exists().label("has_open"))
+           .exists().label("has_open"),
+           CustomerRow.status.label("customer_status"),
+           select(DebtRow.id).where(DebtRow.customer_id == CustomerRow.id,
+                                    DebtRow.settled_at.is_(None)).exists().label("has_debt"),
+           select(func.max(MeterReturnRow.written_at)).where(MeterReturnRow.meter_id == MeterRow.id)
+           .scalar_subquery().label("latest_return"))
     .select_from(CardRow)
     .join(MeterRow, CardRow.meter_id == MeterRow.id)
     .join(MeterModelRow, MeterRow.model_id == MeterModelRow.id)
@@ -229,11 +244,151 @@ def _sale_context(session, uid: str):
     return session.connection().execute(_SALE_CONTEXT, {"uid": uid}).one_or_none()
 
 
+@attrs.frozen
+class SaleCheck:
+    """What the card and the database say about a sale before it is made (nothing is sold)."""
+
+    account_no: str
+    card_uid: str
+    amount: Decimal
+    warnings: tuple[str, ...]
+    refusal: str | None          # the sale would be refused, and why
+    inspection: bool             # the refusal raised an inspection notice
+    debt_recovered: Decimal      # part of the amount that would pay off debts
+    energy: Decimal | None
+    credit: Decimal | None
+    credit_unit: CreditUnit | None
+
+
+@attrs.frozen
+class _Assessment:
+    warnings: tuple[str, ...]
+    refusal: str | None
+    serious: bool
+    quote: Quote | None
+    credit: Decimal | None
+    plan: list
+    recovered: Decimal
+
+
+def _unloaded_credit(uow, meter_id: int, loaded_seq: int) -> Decimal:
+    """Credit sold to the meter (sales and make-up) that the meter has not loaded yet."""
+    return uow.session.scalar(select(func.coalesce(func.sum(VendRow.credit), 0)).where(
+        VendRow.meter_id == meter_id, VendRow.sequence > loaded_seq,
+        VendRow.state.in_(_OPEN + (VendState.COMPLETED.value,)))) or Decimal(0)
+
+
+def _hoarding_refusal(app, uow, ctx, image: CardImage, credit: Decimal, unit: CreditUnit) -> str | None:
+    """Remaining credit + credit not yet loaded + this sale must stay within sales.hoarding_limit."""
+    limit = Decimal(str(app.config.data["sales"].get("hoarding_limit", "0")))
+    if limit <= 0:
+        return None
+    ret = image.returned
+    if ret is not None:
+        remaining, loaded = ret.remaining, ret.last_sequence
+    else:
+        latest = uow.session.execute(select(MeterReturnRow.remaining, MeterReturnRow.last_sequence)
+                                     .where(MeterReturnRow.meter_id == ctx.meter_id)
+                                     .order_by(MeterReturnRow.written_at.desc()).limit(1)).first()
+        remaining, loaded = (latest.remaining, latest.last_sequence) if latest else (Decimal(0), 0)
+    pending = Decimal(_unloaded_credit(uow, ctx.meter_id, loaded))
+    if remaining + pending + credit <= limit:
+        return None
+    what = "kWh" if unit == CreditUnit.KWH else ""
+    room = max(limit - remaining - pending, Decimal(0))
+    return (f"hoarding limit {limit} {what}: the meter holds {remaining}, {pending} more is not yet "
+            f"loaded, and this sale adds {credit}; at most {room} {what} can be sold now").replace(
+                "  ", " ")
+
+
+def _assess(app, uow, ctx, image: CardImage, amt: Decimal, account_no: str) -> _Assessment:
+    """Compare the card with the database. Mismatches warn; a wrong meter, a sequence from the
+    future or a forged record stop the sale for inspection (``serious``)."""
+    if ctx is None:
+        raise NotFound(f"card {image.uid} is not registered")
+    if ctx.customer_status == "closed":
+        raise BusinessRuleError(f"account {ctx.account_no} is closed; sales are refused")
+    if (ctx.account_no != account_no.strip() or ctx.meter_status != MeterStatus.INSTALLED
+            or ctx.meter_customer != ctx.customer_id):
+        raise BusinessRuleError(f"card {image.uid} does not belong to customer {account_no}'s "
+                                "meter")
+    if ctx.card_status != CardStatus.ACTIVE.value:
+        raise BusinessRuleError(f"card {image.uid} is {ctx.card_status}; sale refused")
+    warnings, serious = [], []
+    card_seq = image.vend.sequence if image.vend else 0
+    if image.header.meter_no != ctx.meter_no:
+        serious.append(f"card header names meter {image.header.meter_no} but the customer's meter "
+                       f"is {ctx.meter_no}; sale stopped for inspection")
+    if card_seq > ctx.last_sequence:
+        serious.append(f"card holds sequence {card_seq} but the database is at "
+                       f"{ctx.last_sequence}; sale stopped for inspection")
+    for slot in image.slots:
+        if slot.problem and "MAC" in slot.problem:
+            serious.append(f"card slot {slot.name} is {slot.problem}; sale stopped for inspection")
+    if image.header.account_no != ctx.account_no:
+        warnings.append(f"card header names account {image.header.account_no}, the database "
+                        f"{ctx.account_no}")
+    ret = image.returned
+    if ret is not None and ctx.latest_return is not None and ret.written_at < ctx.latest_return:
+        warnings.append(f"the card's meter data ({ret.written_at:%Y-%m-%d %H:%M}) is older than the "
+                        f"newest stored ({ctx.latest_return:%Y-%m-%d %H:%M}); is this an old card?")
+    if image.return_problem and not image.return_problem.startswith("empty"):
+        warnings.append(f"return data on the card: {image.return_problem}")
+    if serious:
+        return _Assessment(tuple(warnings), "; ".join(serious), True, None, None, [], Decimal(0))
+    refusal = None
+    if card_seq < ctx.last_sequence:
+        refusal = (f"card holds sequence {card_seq} but the database is at "
+                   f"{ctx.last_sequence}; the card is out of date")
+    elif image.unloaded and app.config.data["sales"]["refuse_unloaded"]:
+        refusal = (f"the previous purchase (sequence {card_seq}) has not been loaded into the "
+                   "meter; the customer must insert the card in the meter first")
+    if refusal:
+        return _Assessment(tuple(warnings), refusal, False, None, None, [], Decimal(0))
+    plan, recovered = [], Decimal("0.00")
+    if ctx.has_debt:
+        share = debts.default_share(app)
+        plan = debts.plan_recovery(uow, ctx.customer_id, amt, share)
+        recovered = sum((part for _, part in plan), Decimal("0.00"))
+    q = _quote(app, ctx, amt - recovered)
+    unit = CreditUnit(ctx.credit_unit)
+    credit = q.energy if unit == CreditUnit.KWH else q.amount
+    refusal = _hoarding_refusal(app, uow, ctx, image, credit, unit)
+    return _Assessment(tuple(warnings), refusal, False, q, credit, plan, recovered)
+
+
+def _notice(app, uow, op: Operator, ctx, image: CardImage, reason: str) -> None:
+    add_notice(uow, op, app.config.station_code, reason, ctx.customer_id, ctx.meter_id, image.uid)
+
+
+def check_sale(app, op: Operator, account_no: str, amount) -> SaleCheck:
+    """Read the card and say what a sale of ``amount`` would meet: warnings, a refusal, the debt
+    it would recover. Nothing is sold; a serious mismatch still raises an inspection notice (the
+    card was seen at the counter), and the return data read is stored as any card reading is."""
+    op.require(Perm.VIEW)
+    amt = _check_amount(app, amount)
+    with connected(app) as conn:
+        image = app.card_format.read(conn)
+    ensure_user_card(image)
+    with app.uow() as uow:
+        ctx = _sale_context(uow.session, image.uid)
+        a = _assess(app, uow, ctx, image, amt, account_no)
+        if a.serious:
+            _notice(app, uow, op, ctx, image, a.refusal)
+        uow.commit()
+        unit = CreditUnit(ctx.credit_unit)
+        return SaleCheck(ctx.account_no, image.uid, amt, a.warnings, a.refusal, a.serious,
+                         a.recovered, a.quote.energy if a.quote else None, a.credit,
+                         unit if a.quote else None)
+
+
 def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
     """Sell ``amount`` of money to the customer whose card is in the reader.
 
     The hot path uses a handful of Core statements and two durable commits (PENDING, COMPLETED);
-    see bench/vend_throughput.py for what that buys against the raw commit rate.
+    see bench/vend_throughput.py for what that buys against the raw commit rate. A customer without
+    debts costs one indexed EXISTS in the sale context; with debts, a share of ``amount`` pays them
+    off (debts.py) and the energy is bought with the rest.
     """
     op.require(Perm.VEND)
     amt = _check_amount(app, amount)
@@ -246,36 +401,19 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
         with app.uow() as uow:
             s = uow.session
             ctx = _sale_context(s, image.uid)
-            if ctx is None:
-                raise NotFound(f"card {image.uid} is not registered")
-            if ctx.has_open:
+            if ctx is not None and ctx.has_open:
                 reconcile_with_card(uow, image)
                 uow.commit()
                 ctx = _sale_context(s, image.uid)
-            if (ctx.account_no != account_no.strip() or ctx.meter_status != MeterStatus.INSTALLED
-                    or ctx.meter_customer != ctx.customer_id):
-                raise BusinessRuleError(f"card {image.uid} does not belong to customer {account_no}'s "
-                                        "meter")
-            if ctx.card_status != CardStatus.ACTIVE.value:
-                raise BusinessRuleError(f"card {image.uid} is {ctx.card_status}; sale refused")
+            a = _assess(app, uow, ctx, image, amt, account_no)
             consumed = record_return(uow, op, image, ctx.meter_id, ctx.customer_id)
-            card_seq = image.vend.sequence if image.vend else 0
-            refusal = None
-            if card_seq > ctx.last_sequence:
-                refusal = (f"card holds sequence {card_seq} but the database is at "
-                           f"{ctx.last_sequence}; sale stopped for inspection")
-            elif card_seq < ctx.last_sequence:
-                refusal = (f"card holds sequence {card_seq} but the database is at "
-                           f"{ctx.last_sequence}; the card is out of date")
-            elif image.unloaded and app.config.data["sales"]["refuse_unloaded"]:
-                refusal = (f"the previous purchase (sequence {card_seq}) has not been loaded into the "
-                           "meter; the customer must insert the card in the meter first")
-            if refusal:
-                uow.commit()  # keep the return data just read
-                raise BusinessRuleError(refusal)
-            q = _quote(app, ctx, amt)
+            if a.refusal:
+                if a.serious:
+                    _notice(app, uow, op, ctx, image, a.refusal)
+                uow.commit()  # keep the return data just read, and the notice
+                raise BusinessRuleError(a.refusal)
+            q, credit, recovered = a.quote, a.credit, a.recovered
             unit = CreditUnit(ctx.credit_unit)
-            credit = q.energy if unit == CreditUnit.KWH else q.amount
             seq = ctx.last_sequence + 1
             issued = now().replace(microsecond=0)
             # -- step 2: reserve the sequence durably -----------------------------------------
@@ -284,16 +422,21 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
             if claimed != 1:
                 raise BusinessRuleError("another station sold to this meter at the same moment; "
                                         "read the card again")
+            lines = [[k, str(v)] for k, v in q.lines]
+            if recovered:
+                lines.append(["Debt recovered", str(recovered)])
             values = dict(customer_id=ctx.customer_id, meter_id=ctx.meter_id, card_id=ctx.card_id,
-                          sequence=seq, amount=q.amount, energy=q.energy, credit=credit,
+                          sequence=seq, amount=q.amount + recovered, energy=q.energy, credit=credit,
                           credit_unit=int(unit), tariff=q.tariff, unit_price=q.unit_price,
-                          price_lines=[[k, str(v)] for k, v in q.lines], operator=op.login,
+                          price_lines=lines, operator=op.login, debt_recovered=recovered,
                           station=station, state=VendState.PENDING.value, issued_at=issued,
                           created_at=now(), note="", receipt_no=_next_receipt(uow, station))
             vend_id = s.connection().execute(_INSERT_VEND, values).scalar_one()
+            if a.plan:
+                debts.apply_recovery(uow, a.plan, vend_id, values["created_at"])
             uow.commit()
         crashpoint("vend.pending")
-        record = VendRecord(seq, credit, unit, ctx.meter_no, ctx.account_no, issued)
+        record = VendRecord(seq, credit, unit, ctx.meter_no, image.header.account_no, issued)
         # -- step 3: write and read back -----------------------------------------------------
         try:
             fmt.write_vend(conn, record)
@@ -314,6 +457,7 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
             row.note = "read-back after write did not show the record (receipt void)"
             row.completed_at = now()
             _release_sequence(uow, row)
+            debts.undo_for_vend(uow, vend_id)
             uow.commit()
         raise CardError("the card did not keep the vend record (read-back failed); no credit was "
                         "sold, try again")
@@ -333,8 +477,9 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
         uow.session.connection().execute(_MARK_COMPLETED, {"vid": vend_id, "t_completed": now()})
         uow.commit()
     crashpoint("vend.completed")
-    return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, q.amount, q.energy, credit, unit,
-                      VendState.COMPLETED, values["receipt_no"], receipt, consumed)
+    return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, values["amount"], q.energy, credit,
+                      unit, VendState.COMPLETED, values["receipt_no"], receipt, consumed, recovered,
+                      a.warnings)
 
 
 def _settle_after_error(app, vend_id: int, conn, fmt) -> None:
@@ -351,8 +496,16 @@ def _settle_after_error(app, vend_id: int, conn, fmt) -> None:
 def reconcile_card_in_reader(app, op: Operator) -> list[tuple[int, str]]:
     """Settle unfinished sales using the card in the reader (after a crash or a pulled card)."""
     op.require(Perm.RECONCILE)
+    from .reissue import reconcile_reissue
+
     with connected(app) as conn:
-        image = app.card_format.read(conn)
+        reissued = reconcile_reissue(app, op, conn)  # a replacement card whose reissue is unfinished
+        try:
+            image = app.card_format.read(conn)
+        except CardFormatError:
+            if reissued:  # blank or torn header: the reissue failed before the card held it
+                return []
+            raise
     with app.uow() as uow:
         done = reconcile_with_card(uow, image)
         record_return(uow, op, image)
