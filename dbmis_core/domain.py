@@ -105,6 +105,7 @@ class VendState(enum.StrEnum):
     WRITTEN = "written"      # card write verified by read-back; receipt not yet issued
     COMPLETED = "completed"  # receipt issued; final
     FAILED = "failed"        # card never received the record; final, no credit given
+    REVERSED = "reversed"    # completed, then taken back off the card unloaded; money refunded
 
 
 @attrs.frozen

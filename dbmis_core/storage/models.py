@@ -158,12 +158,13 @@ class CardRow(Base):
 
 
 class VendRow(Base):
-    """A sale. Never deleted; its state moves pending -> written -> completed, or -> failed."""
+    """A sale. Never deleted; its state moves pending -> written -> completed, or -> failed; a
+    completed sale still unloaded on its card may become reversed (its sequence is released)."""
 
     __tablename__ = "vends"
     __table_args__ = (Index("uq_vends_meter_sequence_live", "meter_id", "sequence", unique=True,
-                            sqlite_where=text("state != 'failed'"),
-                            postgresql_where=text("state != 'failed'")),
+                            sqlite_where=text("state NOT IN ('failed', 'reversed')"),
+                            postgresql_where=text("state NOT IN ('failed', 'reversed')")),
                       Index("ix_vends_state", "state"),
                       Index("ix_vends_customer_created", "customer_id", "created_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
