@@ -136,11 +136,13 @@ class SalePage(QWidget):
         self.amount_edit.setFont(font)
         self.amount_edit.textChanged.connect(self._amount_changed)
         self.preview_label = _label("preview")
+        self.check_label = _label("sale_check")
         self.sell_button = QPushButton("&Sell", objectName="sell", minimumHeight=40)
         self.sell_button.clicked.connect(self.sell)
         form = QFormLayout()
         form.addRow("Amount paid:", self.amount_edit)
         form.addRow("Preview:", self.preview_label)
+        form.addRow("Card check:", self.check_label)
         v = QVBoxLayout(box)
         v.addLayout(form)
         v.addWidget(self.sell_button)
@@ -283,6 +285,7 @@ class SalePage(QWidget):
                                        self.amount_edit.text().strip())
         if account is None or not amount:
             self.preview_label.clear()
+            self.check_label.clear()
             return
 
         def shown(text: str, style: str = "") -> None:
@@ -290,10 +293,37 @@ class SalePage(QWidget):
                 self.preview_label.setStyleSheet(style)
                 self.preview_label.setText(text)
 
-        self.ctx.run(lambda: vending.quote(self.app, self.op, account, amount),
-                     lambda q: shown(f"<b>{q.energy} kWh</b> at {q.unit_price} per kWh "
-                                     f"({q.tariff} tariff) for {q.amount}"),
+        def quoted(q) -> None:
+            shown(f"<b>{q.energy} kWh</b> at {q.unit_price} per kWh ({q.tariff} tariff) for "
+                  f"{q.amount}")
+            self.check_sale(generation, account, amount)
+
+        self.ctx.run(lambda: vending.quote(self.app, self.op, account, amount), quoted,
                      lambda message: shown(message, ERROR_STYLE))
+
+    def check_sale(self, generation: int, account: str, amount: str) -> None:
+        """Show what the sale would meet on this card (warnings, a refusal, debt recovered) before
+        the clerk takes the money; the sale itself checks again."""
+        def shown(text: str, style: str = "") -> None:
+            if generation == self._quote_generation:
+                self.check_label.setStyleSheet(style)
+                self.check_label.setText(text)
+
+        def checked(c) -> None:
+            lines = [f"Warning: {w}" for w in c.warnings]
+            if c.refusal:
+                lines.append(f"Sale will be refused: {c.refusal}"
+                             + (" (inspection notice raised)" if c.inspection else ""))
+            elif c.debt_recovered:
+                lines.append(f"{c.debt_recovered} of {c.amount} repays debts; the rest buys "
+                             f"{c.energy} kWh")
+            else:
+                lines.append("OK")
+            shown("\n".join(lines), ERROR_STYLE if c.refusal else WARNING_STYLE if
+                  (c.warnings or c.debt_recovered) else "")
+
+        self.ctx.run(lambda: vending.check_sale(self.app, self.op, account, amount), checked,
+                     lambda message: shown(message, WARNING_STYLE))
 
     def sell(self) -> None:
         if self.account_no is None:
@@ -312,6 +342,10 @@ class SalePage(QWidget):
                 f"{sale.amount}; credit {sale.credit}{unit} written to the card.")
         if sale.consumption_recorded is not None:
             text += f" Consumption since the last reading: {sale.consumption_recorded} kWh."
+        if sale.debt_recovered:
+            text += f" Debt recovered: {sale.debt_recovered} (the rest bought the energy)."
+        for w in sale.warnings:
+            text += f" Warning: {w}."
         self.receipt_no_label.setText(f"Receipt {sale.receipt_no}")
         self.result_label.setText(text)
         self.receipt_view.setPlainText(sale.receipt_text)
