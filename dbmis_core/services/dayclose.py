@@ -1,7 +1,9 @@
 """Day closing: an operator's till is counted and closed (docs/decisions/0007-...-day-closing.md).
 
-An operator's *open till* at a station is every completed sale (kind "sale") and every cash entry
-(fees, refunds, debt payments, ...) they recorded there that no closing covers yet. Closing it
+An operator's *open till* at a station is every paid sale (kind "sale", completed or later
+reversed: the reversal's refund is a cash entry of the till that paid it out) and every cash entry
+(fees, refunds, debt payments, ...) they recorded there that no closing covers yet. Pending sales,
+reversals and reissues block closing: until their card settles them nobody knows what they cost. Closing it
 records the expected cash, the counted cash and the discrepancy, and points the covered rows at the
 closing in the same durable transaction. From then on those rows never change: the service layer
 refuses (``ensure_not_closed``) and database triggers (migration 0004) refuse too.
@@ -24,11 +26,20 @@ from sqlalchemy.orm import object_session
 from ..domain import VendState
 from ..errors import BusinessRuleError, ConfigError, NotFound, ValidationError
 from ..money import money
-from ..storage.models import CashEntryRow, DayClosingRow, OperatorRow, VendRow
+from ..storage.models import (
+    CashEntryRow,
+    DayClosingRow,
+    OperatorRow,
+    ReissueRow,
+    ReversalRow,
+    VendRow,
+)
 from .auth import Operator, Perm
 from .vending import now
 
 _OPEN = (VendState.PENDING.value, VendState.WRITTEN.value)
+# money was taken for these; a reversed sale's refund is a cash entry of the till that paid it out
+_PAID = (VendState.COMPLETED.value, VendState.REVERSED.value)
 
 
 def station_timezone(app) -> tzinfo:
@@ -69,7 +80,7 @@ class Till:
     cash_ids: tuple[int, ...]
     summary: dict
     expected: Decimal
-    unfinished: tuple[str, ...]  # receipt numbers of the operator's pending/written sales
+    unfinished: tuple[str, ...]  # pending/written sales, pending reversals and reissues
 
 
 def _row_total(rows, attr="amount") -> Decimal:
@@ -80,14 +91,24 @@ def _open_till(uow, operator: str, station: str) -> Till:
     s = uow.session
     vends = list(s.scalars(select(VendRow).where(
         VendRow.operator == operator, VendRow.station == station, VendRow.kind == "sale",
-        VendRow.state == VendState.COMPLETED.value, VendRow.closing_id.is_(None))
+        VendRow.state.in_(_PAID), VendRow.closing_id.is_(None))
         .order_by(VendRow.id)))
     cash = list(s.scalars(select(CashEntryRow).where(
         CashEntryRow.operator == operator, CashEntryRow.station == station,
         CashEntryRow.closing_id.is_(None)).order_by(CashEntryRow.id)))
-    unfinished = tuple(s.scalars(select(VendRow.receipt_no).where(
+    unfinished = list(s.scalars(select(VendRow.receipt_no).where(
         VendRow.operator == operator, VendRow.station == station, VendRow.state.in_(_OPEN))
         .order_by(VendRow.id)))
+    # a pending reversal would change a sale of this till, a pending reissue add its fee to it
+    vend_ids = [v.id for v in vends]
+    unfinished += [f"reversal {r.id} of sale {r.vend.receipt_no}" for r in s.scalars(
+        select(ReversalRow).where(ReversalRow.state == "pending",
+                                  (ReversalRow.operator == operator)
+                                  | ReversalRow.vend_id.in_(vend_ids or [-1]))
+        .order_by(ReversalRow.id))]
+    unfinished += [f"card reissue {i}" for i in s.scalars(
+        select(ReissueRow.id).where(ReissueRow.state == "pending", ReissueRow.operator == operator,
+                                    ReissueRow.station == station).order_by(ReissueRow.id))]
     kinds: dict[str, dict] = {}
     for c in cash:
         k = kinds.setdefault(c.kind, {"count": 0, "total": Decimal("0.00")})
@@ -102,6 +123,7 @@ def _open_till(uow, operator: str, station: str) -> Till:
     summary = {
         "operator": operator, "station": station,
         "sales": {"count": len(vends), "total": str(sales_total),
+                  "reversed": sum(1 for v in vends if v.state == VendState.REVERSED.value),
                   "energy": str(_row_total(vends, "energy")),
                   "debt_recovered": str(_row_total(vends, "debt_recovered"))},
         "cash": {k: {"count": v["count"], "total": str(v["total"])} for k, v in sorted(kinds.items())},
@@ -113,7 +135,7 @@ def _open_till(uow, operator: str, station: str) -> Till:
         "to": max(times).isoformat() if times else None,
     }
     return Till(operator, station, tuple(v.id for v in vends), tuple(c.id for c in cash), summary,
-                expected, unfinished)
+                expected, tuple(unfinished))
 
 
 def _target(app, op: Operator, operator: str | None) -> str:
@@ -201,7 +223,7 @@ def open_operators(app, op: Operator) -> list[str]:
         s = uow.session
         a = set(s.scalars(select(VendRow.operator).where(
             VendRow.station == station, VendRow.closing_id.is_(None), VendRow.kind == "sale",
-            VendRow.state == VendState.COMPLETED.value).group_by(VendRow.operator)))
+            VendRow.state.in_(_PAID)).group_by(VendRow.operator)))
         b = set(s.scalars(select(CashEntryRow.operator).where(
             CashEntryRow.station == station, CashEntryRow.closing_id.is_(None))
             .group_by(CashEntryRow.operator)))

@@ -205,3 +205,33 @@ def test_business_day_follows_the_configured_station_timezone(tmp_path, backend,
     finally:
         app.close()
         drop()
+
+
+def test_reversed_sale_and_its_refund_net_out_in_the_till(demo, admin, clerk):
+    from dbmis_core.services import reversal
+
+    _issue(demo, clerk, "100001")
+    sale = vending.vend(demo, clerk, "100001", "20.00")
+    done = reversal.reverse_sale(demo, clerk, sale.vend_id, "wrong amount typed", supervisor=admin)
+    assert done is not None
+    till = dayclose.summary(demo, clerk)
+    assert till.summary["sales"] == {"count": 1, "total": "20.00", "reversed": 1, "energy": "35.71",
+                                     "debt_recovered": "0.00"}
+    assert till.summary["cash"] == {"refund": {"count": 1, "total": "-20.00"}}
+    assert till.expected == Decimal("0.00")
+    row = dayclose.close(demo, clerk, "0.00")
+    assert row.discrepancy == 0 and row.sales_count == 1
+
+
+def test_pending_reversal_blocks_closing(demo, admin, clerk):
+    from dbmis_core.storage.models import ReversalRow
+
+    _clerk_day(demo, clerk, admin)
+    with demo.uow() as uow:
+        v = uow.session.scalar(select(VendRow).where(VendRow.operator == "clerk"))
+        uow.session.add(ReversalRow(vend_id=v.id, state="pending", refund=v.amount, reason="r",
+                                    operator="admin", approved_by="admin", station="S01"))
+        uow.commit()
+    with pytest.raises(BusinessRuleError, match=r"reversal \d+ of sale S01-00000001.*reconcile"):
+        dayclose.close(demo, clerk, "37.50")
+    assert "reversal" in " ".join(dayclose.summary(demo, clerk).unfinished)
