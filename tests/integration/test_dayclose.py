@@ -235,3 +235,18 @@ def test_pending_reversal_blocks_closing(demo, admin, clerk):
     with pytest.raises(BusinessRuleError, match=r"reversal \d+ of sale S01-00000001.*reconcile"):
         dayclose.close(demo, clerk, "37.50")
     assert "reversal" in " ".join(dayclose.summary(demo, clerk).unfinished)
+
+
+def test_pending_card_reissue_blocks_closing(demo, admin, clerk):
+    from dbmis_core.storage.models import CardRow, ReissueRow
+
+    _clerk_day(demo, clerk, admin)
+    with demo.uow() as uow:
+        card = uow.session.scalar(select(CardRow).order_by(CardRow.id))
+        uow.session.add(ReissueRow(customer_id=card.customer_id, old_card_id=card.id,
+                                   state="pending", fee=Decimal("5.00"), operator="clerk",
+                                   station="S01"))
+        uow.commit()
+    with pytest.raises(BusinessRuleError, match=r"card reissue \d+"):
+        dayclose.close(demo, clerk, "37.50")
+    assert dayclose.close(demo, admin, "10.00").sales_count == 1  # the admin's till is not blocked
