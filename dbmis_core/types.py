@@ -35,12 +35,29 @@ class Tariff:
     """A way to turn money into energy.
 
     ``quote(amount, context)`` returns a :class:`dbmis_core.domain.Quote`; it must never return
-    negative energy and must be monotone in ``amount`` (checked by ``dbmis_core.testing.TariffSuite``).
+    negative energy, must be monotone in ``amount`` and its ``lines`` must add up to the amount
+    (checked by ``dbmis_core.testing.TariffSuite``).
+
+    Optional parts, all with defaults so a tariff that only quotes still works:
+
+    - ``validate(settings)`` raises ``ValidationError`` for settings the tariff cannot use; a new
+      tariff version is stored only after it passes (docs/decisions/0006-tariff-versions.md);
+    - ``period`` ("month" or "year"): the tariff prices by the energy the customer bought in the
+      current period, handed over as ``TariffContext.cumulative_period_energy``; None: it does not;
+    - ``samples``: representative contexts (categories, settings, period energy) the conformance
+      suite runs the tariff on;
+    - ``boundaries(context)``: purchases that end exactly on a block boundary, as
+      ``(amount, energy)`` pairs, so the suite can check that they are exact to the cent.
     """
 
     name: str = attrs.field(validator=_valid_name)
     title: str
     quote: Callable[..., Any]
+    validate: Callable[[Mapping[str, Any]], None] | None = None
+    period: str | None = attrs.field(default=None,
+                                     validator=attrs.validators.in_((None, "month", "year")))
+    samples: tuple[TariffContext, ...] = attrs.field(default=(), converter=tuple)
+    boundaries: Callable[[TariffContext], Any] | None = None
 
 
 @attrs.frozen

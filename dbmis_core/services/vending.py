@@ -37,7 +37,6 @@ from ..storage.models import (
     UtilityRow,
     VendRow,
 )
-from ..types import TariffContext
 from . import debts
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
@@ -75,7 +74,7 @@ def quote(app, op: Operator, account_no: str, amount) -> Quote:
     amt = _check_amount(app, amount)
     with app.uow() as uow:
         customer = get_customer_row(uow, account_no)
-        return _quote(app, customer, amt)
+        return _quote(app, customer, amt, uow=uow)
 
 
 def _check_amount(app, amount) -> Decimal:
@@ -89,13 +88,14 @@ def _check_amount(app, amount) -> Decimal:
     return amt
 
 
-def _quote(app, customer, amount: Decimal) -> Quote:
-    tariff = app.tariff()
-    ctx = TariffContext(category=customer.category, settings=app.config.tariff_settings(tariff.name))
-    q = tariff.quote(amount, ctx)
-    if q.energy < 0:
-        raise BusinessRuleError(f"tariff {tariff.name} returned negative energy; sale refused")
-    return q
+def _quote(app, customer, amount: Decimal, *, uow=None, at: datetime | None = None) -> Quote:
+    """The customer's tariff (None: the configured default) with the settings in force at ``at``
+    (default now) and, for period tariffs, the energy bought so far this month or year
+    (services.tariffs). Pass the caller's ``uow`` to run the one look-up query in its transaction;
+    without it the query reads outside any transaction."""
+    from .tariffs import quote_for_customer
+
+    return quote_for_customer(app, customer, amount, uow=uow, at=at)
 
 
 def record_return(uow, op: Operator, image: CardImage, meter_id: int | None = None,

@@ -762,40 +762,100 @@ class CardFormatSuite:
 
 
 # -- tariff suite ----------------------------------------------------------------------------------
-_amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(1_000_000), places=2)
+MAX_AMOUNT = Decimal(1_000_000)
+CENT = Decimal("0.01")
+_amounts = st.decimals(min_value=CENT, max_value=MAX_AMOUNT, places=2)
+# One test module may run the suite on several tariffs (tests/unit/test_tariff_conformance.py); each
+# subclass is its own tariff, so the same test method seen from several classes is intended.
+_TARIFF_EXAMPLES = dict(deadline=None, suppress_health_check=[HealthCheck.differing_executors])
 
 
 class TariffSuite:
-    """Properties every tariff keeps. Provide ``tariff`` (a Tariff) and ``contexts`` (a list of
-    TariffContext covering the categories and settings the tariff handles)."""
+    """Properties every tariff keeps. Provide ``tariff`` (a Tariff) and, optionally, ``contexts`` (a
+    list of TariffContext covering the categories and settings the tariff handles); without them the
+    suite uses the tariff's own ``samples``.
+
+    Checked: energy is never negative and has two decimals; energy is monotone in the amount paid;
+    the quote echoes the amount; the receipt lines add up exactly to it with no negative line; the
+    samples pass the tariff's ``validate``; and, for a tariff that reports ``boundaries``, buying
+    exactly up to a block boundary gives exactly the boundary's energy while a cent less gives less.
+    """
 
     tariff = None
     contexts: list = []
+
+    def _contexts(self) -> list:
+        found = list(self.contexts) or list(getattr(self.tariff, "samples", ()))
+        assert found, f"tariff {self.tariff.name} has no samples; give the suite some contexts"
+        return found
 
     def _quote(self, amount: Decimal, ctx) -> Quote:
         q = self.tariff.quote(amount, ctx)
         assert isinstance(q, Quote) and q.tariff == self.tariff.name
         return q
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=150, **_TARIFF_EXAMPLES)
     @given(data=st.data())
     def test_energy_is_never_negative_and_has_two_decimals(self, data):
-        ctx = data.draw(st.sampled_from(self.contexts), label="context")
+        ctx = data.draw(st.sampled_from(self._contexts()), label="context")
         amount = data.draw(_amounts, label="amount")
         q = self._quote(amount, ctx)
         assert q.energy.is_finite() and q.energy >= 0
         assert q.energy.as_tuple().exponent >= -2, f"energy {q.energy} has more than 2 decimals"
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=150, **_TARIFF_EXAMPLES)
     @given(data=st.data())
     def test_energy_is_monotone_in_the_amount_paid(self, data):
-        ctx = data.draw(st.sampled_from(self.contexts), label="context")
+        ctx = data.draw(st.sampled_from(self._contexts()), label="context")
         low, high = sorted(data.draw(st.tuples(_amounts, _amounts), label="amounts"))
         assert self._quote(low, ctx).energy <= self._quote(high, ctx).energy
 
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=100, **_TARIFF_EXAMPLES)
+    @given(data=st.data())
+    def test_one_more_cent_never_buys_less(self, data):
+        ctx = data.draw(st.sampled_from(self._contexts()), label="context")
+        amount = data.draw(_amounts, label="amount")
+        assert self._quote(amount, ctx).energy <= self._quote(amount + CENT, ctx).energy
+
+    @settings(max_examples=100, **_TARIFF_EXAMPLES)
     @given(data=st.data())
     def test_quote_echoes_the_amount_paid(self, data):
-        ctx = data.draw(st.sampled_from(self.contexts), label="context")
+        ctx = data.draw(st.sampled_from(self._contexts()), label="context")
         amount = data.draw(_amounts, label="amount")
         assert self._quote(amount, ctx).amount == amount
+
+    @settings(max_examples=200, **_TARIFF_EXAMPLES)
+    @given(data=st.data())
+    def test_lines_add_up_exactly_to_the_amount(self, data):
+        ctx = data.draw(st.sampled_from(self._contexts()), label="context")
+        amount = data.draw(st.one_of(_amounts, st.decimals(min_value=CENT, max_value=Decimal(50),
+                                                          places=2)), label="amount")
+        q = self._quote(amount, ctx)
+        assert q.lines, "a quote must say what the money pays for (receipt lines)"
+        for name, value in q.lines:
+            assert isinstance(name, str) and name
+            assert isinstance(value, Decimal) and value >= 0, f"line {name!r} is {value}"
+            assert value == value.quantize(CENT), f"line {name!r} is not to the cent: {value}"
+        assert sum(v for _, v in q.lines) == amount, q.lines
+
+    def test_samples_pass_the_tariffs_own_validation(self):
+        if self.tariff.validate is None:
+            pytest.skip(f"tariff {self.tariff.name} has no validate()")
+        for ctx in self._contexts():
+            self.tariff.validate(ctx.settings)
+
+    def test_block_boundaries_are_exact_to_the_cent(self):
+        if self.tariff.boundaries is None:
+            pytest.skip(f"tariff {self.tariff.name} has no blocks (no boundaries())")
+        checked = 0
+        for ctx in self._contexts():
+            for amount, energy in self.tariff.boundaries(ctx):
+                assert amount == amount.quantize(CENT), f"boundary amount {amount} is not to the cent"
+                if amount > MAX_AMOUNT:
+                    continue
+                assert self._quote(amount, ctx).energy == energy, (ctx, amount, energy)
+                if amount > CENT:
+                    assert self._quote(amount - CENT, ctx).energy < energy, (ctx, amount, energy)
+                assert self._quote(amount + CENT, ctx).energy >= energy, (ctx, amount, energy)
+                checked += 1
+        assert checked, f"tariff {self.tariff.name} reported no boundary in any of its contexts"

@@ -6,6 +6,7 @@ apply to categories left out. Energy = amount / price rounded down to 0.01 kWh (
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from dbmis_core.domain import Quote
@@ -45,6 +46,29 @@ def quote_flat(amount: Decimal, ctx: TariffContext) -> Quote:
                  lines=(("Energy charge", amount),))
 
 
+def validate(settings) -> None:
+    """Settings of a new flat tariff version: category = price, each positive with at most 4
+    decimals; categories left out keep their default price."""
+    if not isinstance(settings, Mapping):
+        raise ValidationError("flat tariff settings must be a table of category = price")
+    for category, price in settings.items():
+        if not isinstance(category, str) or not category:
+            raise ValidationError(f"flat tariff category {category!r} must be a name")
+        d = to_decimal(price, f"flat tariff price for {category}")
+        if d <= 0 or d.normalize().as_tuple().exponent < PRICE_STEP.as_tuple().exponent:
+            raise ValidationError(f"flat tariff price for {category} must be positive with at most "
+                                  f"4 decimals, got {price}")
+
+
+SAMPLES = tuple(TariffContext(c) for c in DEFAULT_PRICES) + (
+    TariffContext("residential", {"residential": "0.6123"}),
+    TariffContext("industrial", {"industrial": "1.0001", "residential": "9"}),
+    TariffContext("market", {"market": "0.0001"}),
+    TariffContext("market", {"market": "250"}),
+)
+
+
 @hookimpl
 def dbmis_tariffs():
-    return [Tariff(name="flat", title="Flat price per kWh by category", quote=quote_flat)]
+    return [Tariff(name="flat", title="Flat price per kWh by category", quote=quote_flat,
+                   validate=validate, samples=SAMPLES)]
