@@ -27,6 +27,7 @@ CORE_COMMANDS = {
     "reconcile": "dbmis_headless.commands:reconcile_cmd",
     "plugins": "dbmis_headless.commands:plugins_cmd",
     "reader": "dbmis_headless.reader_commands:reader_group",
+    "operator": "dbmis_headless.operator_commands:operator_group",
 }
 
 SHORT_HELP = {
@@ -41,6 +42,7 @@ SHORT_HELP = {
     "reconcile": "Settle unfinished sales with the card in the reader.",
     "plugins": "List installed plugins and their state.",
     "reader": "Card reader state, readers and insert/remove events.",
+    "operator": "Operators: add, deactivate, reset, roles, unlock; your own password (passwd).",
 }
 
 
@@ -55,19 +57,40 @@ class LazyGroup(click.Group):
                 names |= set(app.pm.cli_commands())
             except DbmisError:
                 pass
-        return sorted(names)
+        return sorted(n for n in names if not self._extends(n, names))
+
+    @staticmethod
+    def _extends(name: str, names) -> bool:
+        """A plugin command named ``GROUP-SUB`` adds ``SUB`` to the group ``GROUP`` when it exists
+        (``card-reissue`` is ``dbmis card reissue``), so plugins extend core and plugin groups."""
+        return any(name.startswith(g + "-") for g in names if g != name)
 
     def get_command(self, ctx, name):
         if name in CORE_COMMANDS:
             module, attr = CORE_COMMANDS[name].split(":")
             import importlib
 
-            return getattr(importlib.import_module(module), attr)
+            cmd = getattr(importlib.import_module(module), attr)
+        else:
+            app = self._app(ctx)
+            spec = app.pm.cli_commands().get(name) if app is not None else None
+            cmd = spec.factory() if spec else None
+        if isinstance(cmd, click.Group):
+            self._attach(ctx, name, cmd)
+        return cmd
+
+    def _attach(self, ctx, name: str, group: click.Group) -> None:
         app = self._app(ctx)
         if app is None:
-            return None
-        spec = app.pm.cli_commands().get(name)
-        return spec.factory() if spec else None
+            return
+        try:
+            specs = app.pm.cli_commands()
+        except DbmisError:
+            return
+        for full, spec in specs.items():
+            sub = full[len(name) + 1:]
+            if full.startswith(name + "-") and sub not in group.commands:
+                group.add_command(spec.factory(), sub)
 
     def format_commands(self, ctx, formatter):
         """Help lists core commands from a table (no imports) and plugin commands by name."""
@@ -75,7 +98,9 @@ class LazyGroup(click.Group):
         app = self._app(ctx)
         if app is not None:
             try:
-                rows += [(n, "(plugin command)") for n in sorted(app.pm.cli_commands())]
+                names = set(CORE_COMMANDS) | set(app.pm.cli_commands())
+                rows += [(n, "(plugin command)") for n in sorted(app.pm.cli_commands())
+                         if not self._extends(n, names)]
             except DbmisError as exc:
                 rows.append(("", f"plugins unavailable: {exc}"))
         with formatter.section("Commands"):
@@ -111,7 +136,11 @@ def _operator_provider(app, login: str | None, password: str | None):
                 if not sys.stdin.isatty():
                     raise DbmisError("no password given; set DBMIS_PASSWORD or run interactively")
                 pw = click.prompt("Password", hide_input=True)
-            cache["op"] = app.login(user, pw)
+            op = app.login(user, pw)
+            if op.must_change_password:
+                raise DbmisError(f"operator {op.login} must change the password before anything "
+                                 "else: run 'dbmis operator passwd'")
+            cache["op"] = op
         return cache["op"]
 
     return provide
