@@ -41,6 +41,11 @@ DEFAULTS: dict[str, Any] = {
               # most credit a meter may hold after a sale (kWh or money as the meter counts); 0: none
               "hoarding_limit": "0"},
     "keys": {"master_secret_file": ""},
+    # backups: folder "" = <home>/backups; time is local HH:MM of the automatic daily backup;
+    # passphrase_file holds the passphrase that encrypts the key file into backups (or set
+    # DBMIS_BACKUP_PASSPHRASE); archive_url "" = sqlite <home>/archive.sqlite3
+    "backup": {"folder": "", "keep_daily": 14, "time": "02:00", "passphrase_file": "",
+               "archive_url": "", "archive_after_years": 5},
     "drivers": {},
     "tariffs": {},
 }

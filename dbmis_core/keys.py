@@ -8,19 +8,29 @@ cannot forge cards. Derivation (HMAC-SHA256):
     service key = HMAC(master[v], "service")                 -- provisioned into every meter; keys
                                                                 batch service cards (any meter)
 A record copied onto another card (other uid) or meant for another meter fails its MAC.
+
+Rotation adds a version and makes it current (temp file + fsync + rename, old versions kept), so new
+cards carry the new version in their header while cards issued earlier still verify. Backups carry
+the key file only encrypted with a passphrase (scrypt + AES-256-GCM), see docs/decisions/0010.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, ValidationError
+
+ENCRYPTED_FORMAT = "dbmis-key-encrypted-1"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+MIN_PASSPHRASE = 12
 
 TRANSPORT_PSC = b"\xff\xff\xff"
 
@@ -53,13 +63,108 @@ class KeyStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(path.parent, 0o700)
         store = cls({1: secrets.token_bytes(32)}, 1)
-        data = json.dumps({"current": 1, "versions": {"1": store._secrets[1].hex()}})
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(data)
+            f.write(store.to_json())
             f.flush()
             os.fsync(f.fileno())
         return store
+
+    def to_json(self) -> str:
+        return json.dumps({"current": self.current_version,
+                           "versions": {str(v): k.hex() for v, k in sorted(self._secrets.items())}})
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return tuple(sorted(self._secrets))
+
+    def save(self, path: Path) -> None:
+        """Replace the key file atomically: a crash leaves the old file or the new one, never half."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".master.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                os.fchmod(f.fileno(), 0o600)
+                f.write(self.to_json())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def rotate(self, path: Path) -> int:
+        """Add a new master secret to the key file at ``path`` and make it current; returns its
+        version. The file is re-read first so versions written by another process are kept."""
+        on_disk = KeyStore.load(path)
+        merged = {**on_disk._secrets, **{v: k for v, k in self._secrets.items()
+                                         if v not in on_disk._secrets}}
+        for v, k in self._secrets.items():
+            if merged[v] != k:
+                raise ConfigError(f"key file {path} holds another secret for version {v}; "
+                                  "reload the key file before rotating")
+        new = max(merged) + 1
+        merged[new] = secrets.token_bytes(32)
+        rotated = KeyStore(merged, new)
+        rotated.save(path)
+        self._secrets, self.current_version = merged, new
+        return new
+
+    def merge(self, other: "KeyStore") -> "KeyStore":
+        """This store plus the versions only ``other`` holds (current: the newer of the two).
+        The same version with two different secrets is refused: one of the files is not ours."""
+        for v, k in other._secrets.items():
+            if v in self._secrets and self._secrets[v] != k:
+                raise ConfigError(f"key version {v} differs between the key file and the backup; "
+                                  "they belong to different installations")
+        return KeyStore({**other._secrets, **self._secrets},
+                        max(self.current_version, other.current_version))
+
+    def fingerprint(self) -> str:
+        """Short hash identifying the secrets (safe to print; reveals nothing about them)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def encrypt(self, passphrase: str) -> bytes:
+        """The key file sealed with ``passphrase`` (scrypt-derived AES-256-GCM key)."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(passphrase or "") < MIN_PASSPHRASE:
+            raise ValidationError(f"the backup passphrase needs at least {MIN_PASSPHRASE} characters")
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        key = _scrypt(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+        sealed = AESGCM(key).encrypt(nonce, self.to_json().encode(), ENCRYPTED_FORMAT.encode())
+        return json.dumps({"format": ENCRYPTED_FORMAT, "kdf": "scrypt", "n": SCRYPT_N,
+                           "r": SCRYPT_R, "p": SCRYPT_P, "salt": salt.hex(), "nonce": nonce.hex(),
+                           "ciphertext": base64.b64encode(sealed).decode()}).encode()
+
+    @classmethod
+    def decrypt(cls, blob: bytes, passphrase: str) -> "KeyStore":
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            d = json.loads(blob)
+            if d.get("format") != ENCRYPTED_FORMAT:
+                raise ValueError(f"unknown format {d.get('format')!r}")
+            key = _scrypt(passphrase or "", bytes.fromhex(d["salt"]), d["n"], d["r"], d["p"])
+            sealed = base64.b64decode(d["ciphertext"])
+            nonce = bytes.fromhex(d["nonce"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"encrypted key file is malformed: {exc}") from None
+        try:
+            raw = json.loads(AESGCM(key).decrypt(nonce, sealed, ENCRYPTED_FORMAT.encode()))
+        except InvalidTag:
+            raise ValidationError("wrong passphrase for the encrypted key file "
+                                  "(or the file was altered)") from None
+        return cls({int(k): bytes.fromhex(v) for k, v in raw["versions"].items()},
+                   int(raw["current"]))
 
     @classmethod
     def load(cls, path: Path) -> "KeyStore":
@@ -96,3 +201,15 @@ class KeyStore:
     def service_key(self, version: int | None = None) -> bytes:
         """The key every meter of the utility holds, for service cards meant for any meter."""
         return _h(self._master(version), b"service")
+
+
+def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode())
+
+
+def file_modes(path: Path) -> tuple[int, int]:
+    """(file mode, folder mode) permission bits of the key file, for status displays and tests."""
+    path = Path(path)
+    return stat.S_IMODE(path.stat().st_mode), stat.S_IMODE(path.parent.stat().st_mode)

@@ -34,11 +34,13 @@ class Perm(enum.StrEnum):
     MANAGE_DEBTS = "manage_debts"
     CLOSE_DAY = "close_day"
     CLOSE_ANY_DAY = "close_any_day"
+    BACKUP = "backup"            # back up, verify, restore, archive (administrator, supervisor)
+    MANAGE_KEYS = "manage_keys"  # rotate and export the card master secret (administrator)
 
 
 ROLES: dict[str, frozenset[Perm]] = {
     "administrator": frozenset(Perm),
-    "supervisor": frozenset(set(Perm) - {Perm.MANAGE_OPERATORS}),
+    "supervisor": frozenset(set(Perm) - {Perm.MANAGE_OPERATORS, Perm.MANAGE_KEYS}),
     "clerk": frozenset({Perm.VEND, Perm.READ_CARD, Perm.ISSUE_CARD, Perm.MANAGE_CUSTOMERS,
                         Perm.RECONCILE, Perm.VIEW, Perm.MANAGE_APPLICATIONS, Perm.REISSUE_CARD,
                         Perm.CLOSE_DAY}),
