@@ -656,3 +656,28 @@ def render_form(app, op: Operator, number: str, pdf: bool = False) -> str | byte
         return render("application_form.txt.j2", **ctx)
     return html_to_pdf(render("application_form.html.j2", **ctx),
                        title=f"Application {ctx['a'].number}")
+
+
+# -- what a form offers ----------------------------------------------------------------------------
+@attrs.frozen
+class FormChoices:
+    """Values an application form offers: (code, title) pairs from the database and the plugins."""
+
+    models: tuple[tuple[str, str], ...]
+    districts: tuple[tuple[str, str], ...]
+    tariffs: tuple[tuple[str, str], ...]
+    capacity_modes: tuple[str, ...] = CAPACITY_MODES
+    categories: tuple[str, ...] = tuple(c.value for c in CustomerCategory)
+
+
+def form_choices(app, op: Operator) -> FormChoices:
+    op.require(Perm.VIEW)
+    with app.uow() as uow:
+        s = uow.session
+        models = tuple((m.code, f"{m.code} ({m.phases}-phase, {m.rated_amps} A)")
+                       for m in s.scalars(select(MeterModelRow).order_by(MeterModelRow.code)))
+        districts = tuple((d.code, f"{d.code} {d.name}") for d in s.scalars(
+            select(RegionRow).where(RegionRow.level == RegionLevel.DISTRICT.value)
+            .order_by(RegionRow.code)))
+    tariffs = tuple((name, t.title) for name, t in sorted(app.pm.tariffs().items()))
+    return FormChoices(models, districts, tariffs)
