@@ -7,7 +7,7 @@ Every move is one transaction that also writes an ``ApplicationStepRow`` (who, w
 from the wrong state is refused and changes nothing. Application numbers are ``STATION-YEAR-NNNNN``,
 allocated as "highest number so far + 1" and inserted under a savepoint: when another station takes
 the same number first, the unique constraint refuses ours and we try the next
-(docs/decisions/0006-application-numbers.md).
+(docs/decisions/0010-new-service-applications.md).
 
 A meter assigned to an application stays ``in_store`` but is reserved by the application (no other
 live application may take it); installing it sets it ``installed`` without a customer, opening the
