@@ -107,7 +107,8 @@ class Application:
 
         check_schema(self.engine)
         with self.uow() as uow:
-            return authenticate(uow, login, password)
+            return authenticate(uow, login, password, self.config.section("security"),
+                                station=self.config.station_code)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # DBMIS_BACKUP_PASSPHRASE); archive_url "" = sqlite <home>/archive.sqlite3
     "backup": {"folder": "", "keep_daily": 14, "time": "02:00", "passphrase_file": "",
                "archive_url": "", "archive_after_years": 5},
+    # operator passwords and sessions (docs/user-guide/login-and-security.md); idle 0: no idle lock
+    "security": {"min_length": 10, "password_history": 3, "lockout_attempts": 5,
+                 "lockout_minutes": 15, "idle_lock_minutes": 10},
     "drivers": {},
     "tariffs": {},
 }

@@ -99,7 +99,8 @@ class QtPage:
     """A page in the Qt clerk workstation.
 
     ``factory(app_context)`` returns a QWidget; ``menu`` is the module menu it appears under;
-    ``permission`` hides it from operators without that permission.
+    ``permission`` hides it from operators without that permission; ``help`` names the user-guide
+    file (docs/user-guide/<help>.md) F1 opens on this page, by default the page name.
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -108,6 +109,7 @@ class QtPage:
     factory: Callable[..., Any]
     permission: str | None = None
     order: int = 100
+    help: str | None = None
 
 
 @attrs.frozen

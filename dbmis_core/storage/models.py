@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -99,6 +100,40 @@ class OperatorRow(Base):
     role: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    # lockout is counted here, not per process, so it holds across stations (services/auth.py)
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # hashes of the newest passwords (current first) that a new password may not repeat
+    password_history: Mapped[list] = mapped_column(JSON, default=list, server_default="[]")
+
+
+class OperatorPreferenceRow(Base):
+    """One per-operator preference (e.g. the background image), kept in the database so it
+    follows the operator to any station."""
+
+    __tablename__ = "operator_preferences"
+    __table_args__ = (UniqueConstraint("operator_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    name: Mapped[str] = mapped_column(String(40))
+    text_value: Mapped[str] = mapped_column(String(255), default="")
+    blob_value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class OperatorEventRow(Base):
+    """Security events of operators (failed logins, lockouts, unlocks, password and role changes)."""
+
+    __tablename__ = "operator_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=now, index=True)
+    login: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    by_login: Mapped[str | None] = mapped_column(String(32))
+    station: Mapped[str] = mapped_column(String(16), default="")
+    detail: Mapped[str] = mapped_column(String(255), default="")
 
 
 class CustomerRow(Base):
