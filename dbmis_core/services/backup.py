@@ -542,3 +542,41 @@ def _release_connections(app) -> None:
     if relaxed is not None:
         relaxed.kw["bind"].dispose()
     app.__dict__.pop("_sessions", None)
+
+
+# -- card key management ------------------------------------------------------------------------
+
+
+def key_status(app, op: Operator) -> dict:
+    """Where the key file is, its permissions, versions and fingerprint (never the secrets)."""
+    op.require(Perm.MANAGE_KEYS)
+    from ..keys import file_modes
+
+    path = app.config.master_secret_file
+    store = KeyStore.load(path)
+    fmode, dmode = file_modes(path)
+    return {"file": str(path), "file_mode": f"{fmode:04o}", "folder_mode": f"{dmode:04o}",
+            "current_version": store.current_version, "versions": list(store.versions),
+            "fingerprint": store.fingerprint(), "backup_passphrase_set": passphrase(app) is not None}
+
+
+def rotate_key(app, op: Operator) -> int:
+    """Make a new card key version current; cards issued from now on carry it."""
+    op.require(Perm.MANAGE_KEYS)
+    return app.keys.rotate(app.config.master_secret_file)
+
+
+def export_key(app, op: Operator, target: Path, secret: str | None = None) -> Path:
+    """Write the key file sealed with ``secret`` (default: the backup passphrase) for escrow."""
+    op.require(Perm.MANAGE_KEYS)
+    secret = secret or passphrase(app)
+    if not secret:
+        raise ValidationError(f"no passphrase: set backup.passphrase_file or {PASSPHRASE_ENV}")
+    target = Path(target)
+    if target.is_dir():
+        raise ValidationError(f"{target} is a folder; give a file name")
+    blob = KeyStore.load(app.config.master_secret_file).encrypt(secret)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(blob)
+    return target
