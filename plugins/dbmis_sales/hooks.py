@@ -36,11 +36,13 @@ def _command(attr: str):
 @hookimpl
 def dbmis_qt_pages():
     return [QtPage(name="sale", title="Sell electricity", menu="Daily business", factory=_sale_page,
-                   permission="vend", order=10),
+                   permission="vend", order=10, help="selling"),
             QtPage(name="reissue-card", title="Reissue card", menu="Daily business",
-                   factory=_reissue_page, permission="reissue_card", order=15),
+                   factory=_reissue_page, permission="reissue_card", order=15,
+                   help="reissue-and-reversal"),
             QtPage(name="reverse-sale", title="Reverse sale", menu="Daily business",
-                   factory=_reversal_page, permission="vend", order=16)]
+                   factory=_reversal_page, permission="vend", order=16,
+                   help="reissue-and-reversal")]
 
 
 @hookimpl
