@@ -23,12 +23,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, literal_column, select
 
 from ..domain import Quote
 from ..errors import BusinessRuleError, ConfigError, NotFound, PluginError, ValidationError
 from ..money import KWH_STEP, money
-from ..storage.models import TariffVersionRow, VendRow
+from ..storage.models import TariffVersionRow, UtcDateTime, VendRow
 from ..types import Tariff, TariffContext
 from .auth import Operator, Perm
 from .registry import get_customer_row
@@ -236,41 +236,54 @@ def period_start(period: str, at: datetime, tz: ZoneInfo | None = None) -> datet
     return start.astimezone(UTC)
 
 
-def _lookup(name: str, at: datetime, customer_id: int | None, start: datetime | None):
-    """One statement: the id of the version in force and, if asked, the period's energy."""
-    cols = [select(TariffVersionRow.id)
-            .where(TariffVersionRow.tariff == name, TariffVersionRow.effective_from <= at)
-            .order_by(TariffVersionRow.effective_from.desc()).limit(1)
-            .scalar_subquery().label("version_id")]
-    if start is not None:
-        cols.append(select(func.coalesce(func.sum(VendRow.energy), 0))
-                    .where(VendRow.customer_id == customer_id, VendRow.kind == "sale",
-                           VendRow.state.in_(SOLD_STATES), VendRow.created_at >= start)
-                    .scalar_subquery().label("energy"))
-    return select(*cols)
+_VERSION_ID = (select(TariffVersionRow.id)
+               .where(TariffVersionRow.tariff == bindparam("tariff"),
+                      TariffVersionRow.effective_from <= bindparam("at"))
+               .order_by(TariffVersionRow.effective_from.desc()).limit(1)
+               .scalar_subquery().label("version_id"))
+_PERIOD_ENERGY = (select(func.coalesce(func.sum(VendRow.energy), 0))
+                  .where(VendRow.customer_id == bindparam("customer_id"),
+                         VendRow.kind == literal_column("'sale'"),
+                         VendRow.state.in_([literal_column(f"'{s}'") for s in SOLD_STATES]),
+                         VendRow.created_at >= bindparam("start"))
+                  .scalar_subquery().label("energy"))
+# One prebuilt statement each: the version in force and, for period tariffs, the period's energy.
+_LOOKUP = {False: select(_VERSION_ID), True: select(_VERSION_ID, _PERIOD_ENERGY)}
+_RAW: dict = {}  # (dialect name, period?) -> (compiled statement, SQL text, time processor)
 
 
-def _read_outside(app, stmt) -> tuple:
+def _read_outside(app, stmt, params: dict | None = None, key=None) -> tuple:
     """Run a read outside the caller's transaction.
 
     On SQLite every transaction of this program begins IMMEDIATE (storage.db), so a second one would
     wait for the caller's own open write transaction; a plain autocommit SELECT on a raw connection
-    reads the last committed state (WAL) and takes no lock. PostgreSQL reads on a second connection.
+    reads the last committed state (WAL) and takes no lock. PostgreSQL reads on a second connection
+    in autocommit mode.
     """
     engine = app.engine
-    if engine.dialect.name == "sqlite":
-        sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-        raw = engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            cur.execute(sql)
-            row = cur.fetchone()
-            cur.close()
-        finally:
-            raw.close()
-        return tuple(row)
-    with engine.connect() as conn:
-        return tuple(conn.execute(stmt).one())
+    if engine.dialect.name != "sqlite":  # autocommit: no BEGIN/ROLLBACK round trips
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return tuple(conn.execute(stmt, params or {}).one())
+    if key is None:
+        sql, args = str(stmt.compile(dialect=engine.dialect,
+                                     compile_kwargs={"literal_binds": True})), ()
+    else:
+        if key not in _RAW:
+            compiled = stmt.compile(dialect=engine.dialect)
+            _RAW[key] = (compiled, str(compiled), UtcDateTime().bind_processor(engine.dialect))
+        compiled, sql, as_text = _RAW[key]
+        values = compiled.construct_params(params)
+        args = tuple(as_text(values[n]) if isinstance(values[n], datetime) else values[n]
+                     for n in compiled.positiontup)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(sql, args)
+        row = cur.fetchone()
+        cur.close()
+    finally:
+        raw.close()
+    return tuple(row)
 
 
 _SETTINGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # app -> {version id: settings}
@@ -297,8 +310,10 @@ def price(app, customer, amount: Decimal, *, uow=None, at: datetime | None = Non
     tariff = app.tariff(name)
     customer_id = getattr(customer, "customer_id", None) or getattr(customer, "id", None)
     start = period_start(tariff.period, at, period_timezone(app)) if tariff.period else None
-    stmt = _lookup(name, at, customer_id, start)
-    row = tuple(uow.session.execute(stmt).one()) if uow is not None else _read_outside(app, stmt)
+    stmt = _LOOKUP[start is not None]
+    params = {"tariff": name, "at": at, "customer_id": customer_id, "start": start}
+    row = (tuple(uow.session.connection().execute(stmt, params).one()) if uow is not None
+           else _read_outside(app, stmt, params, ("sqlite", start is not None)))
     version_id = row[0]
     energy = Decimal(str(row[1])).quantize(KWH_STEP) if start is not None else Decimal("0.00")
     settings = (_version_settings(app, uow, version_id) if version_id is not None
