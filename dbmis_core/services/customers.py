@@ -330,6 +330,32 @@ def _deliver(app, conn, vend_id: int, record: VendRecord, uid: str) -> MakeUp:
     return result
 
 
+def resend_makeup(app, op: Operator, account_no: str) -> MakeUp:
+    """Write again, on the customer's card in the reader, make-up credit whose record ended FAILED
+    (the card was presented again without it), so moved credit is delayed, never lost. The failed
+    rows are marked as re-sent in the same transaction, so the credit cannot be sent twice."""
+    op.require(Perm.CHANGE_METER)
+    with connected(app) as conn:
+        image = app.card_format.read(conn)
+        ensure_user_card(image)
+        with app.uow() as uow:
+            c = _active_customer(uow, account_no)
+            failed = list(uow.session.scalars(select(VendRow).where(
+                VendRow.customer_id == c.id, VendRow.kind == "makeup",
+                VendRow.state == VendState.FAILED.value, ~VendRow.note.contains("re-sent as"))))
+            if not failed:
+                raise BusinessRuleError(f"customer {c.account_no} has no failed make-up credit")
+            _, meter, card = _transfer_target(uow, None, c.account_no, image)
+            credit = sum((v.credit for v in failed), Decimal("0.00"))
+            vend_id, record = _add_makeup(app, uow, op, c, meter, card, credit,
+                                          "re-sent make-up credit of " +
+                                          ", ".join(str(v.id) for v in failed))
+            for v in failed:
+                v.note = f"{v.note}; re-sent as {vend_id}"
+            uow.commit()
+        return _deliver(app, conn, vend_id, record, image.uid)
+
+
 # -- meter replacement -----------------------------------------------------------------------------
 def replace_meter(app, op: Operator, account_no: str, new_meter_no: str, fee=None,
                   note: str = "") -> Replacement:
@@ -466,7 +492,7 @@ def close_account(app, op: Operator, account_no: str, refund: bool = False,
 
 def _transfer_target(uow, source: CustomerRow, account_no: str, image):
     target = _active_customer(uow, account_no)
-    if target.id == source.id:
+    if source is not None and target.id == source.id:
         raise ValidationError("credit cannot be transferred to the account being closed")
     ctx = vending._sale_context(uow.session, image.uid)
     if ctx is None or ctx.customer_id != target.id:

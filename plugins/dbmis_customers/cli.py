@@ -70,6 +70,17 @@ def replace_meter(account_no, new_meter_no, fee):
                f"old card {r.old_card_uid or '-'} retired")
 
 
+@account_group.command("resend-makeup")
+@click.argument("account_no")
+def resend_makeup(account_no):
+    """Write make-up credit whose record failed again, on ACCOUNT_NO's card in the reader."""
+    from dbmis_core.services import customers
+
+    app, op = app_and_operator()
+    m = customers.resend_makeup(app, op, account_no)
+    emit(_makeup_dict(m), f"make-up credit {m.credit} written (sequence {m.sequence}, {m.state})")
+
+
 @account_group.command("close")
 @click.argument("account_no")
 @click.option("--refund", is_flag=True, help="Pay the remaining credit out in cash.")

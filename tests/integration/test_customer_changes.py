@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from dbmis_core.errors import BusinessRuleError, PermissionDenied, ValidationError
+from dbmis_core.errors import BusinessRuleError, CardError, PermissionDenied, ValidationError
 from dbmis_core.services import auth, cards, customers, debts, vending
 from dbmis_core.storage.models import CardRow, CashEntryRow, CustomerRow, MeterRow, VendRow
 from dbmis_sim.meter import MeterSimulator
@@ -164,3 +164,34 @@ def test_closure_with_transfer_to_another_customer(demo, admin):
     assert entries == {("transfer_out", -closure.value), ("transfer_in", closure.value)}
     demo.reader.insert(target_uid)
     assert vending.vend(demo, admin, "100002", "10.00").sequence == 2
+
+
+def test_failed_makeup_is_resent_once_and_loaded_once(demo, admin, monkeypatch):
+    """The make-up write fails (card pulled): the sale machinery settles it failed at once; the
+    credit is re-sent on request and the new meter credits it exactly once."""
+    from dbmis_core.errors import CardRemovedError
+
+    _issue(demo, admin)
+    sold = vending.vend(demo, admin, "100001", "50.00")
+    new_uid = demo.reader.new_card()
+    fmt_type = type(demo.card_format)
+    real_write = fmt_type.write_vend
+
+    def pulled(self, conn, record):
+        raise CardRemovedError("card pulled during the write")
+
+    monkeypatch.setattr(fmt_type, "write_vend", pulled)
+    with pytest.raises(CardError, match="pending until the card is presented"):
+        customers.replace_meter(demo, admin, "100001", NEW)
+    monkeypatch.setattr(fmt_type, "write_vend", real_write)
+    with demo.uow() as uow:
+        mk = uow.session.scalar(select(VendRow).where(VendRow.kind == "makeup"))
+        assert (mk.state, mk.credit) == ("failed", sold.credit)
+    demo.reader.insert(new_uid)
+    again = customers.resend_makeup(demo, admin, "100001")
+    assert (again.sequence, again.credit, again.state) == (1, sold.credit, "completed")
+    with pytest.raises(BusinessRuleError, match="no failed make-up"):
+        customers.resend_makeup(demo, admin, "100001")
+    sim, res = _load(demo, NEW)
+    assert res.applied == sold.credit
+    assert _load(demo, NEW)[1].applied == 0
