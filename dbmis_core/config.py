@@ -49,6 +49,19 @@ DEFAULTS: dict[str, Any] = {
     # operator passwords and sessions (docs/user-guide/login-and-security.md); idle 0: no idle lock
     "security": {"min_length": 10, "password_history": 3, "lockout_attempts": 5,
                  "lockout_minutes": 15, "idle_lock_minutes": 10},
+    # consumption analysis (docs/user-guide/consumption-analysis.md, docs/decisions/0011)
+    "consumption": {
+        "voltage": 230,              # V per phase, for the most a meter can pass in a month
+        "capacity_use_share": 1.0,   # share of rated amps x voltage x phases x hours allowed
+        "zero_kwh": 1.0,             # a month at or below this counts as no use
+        "zero_months": 2,            # months of no use while buying before it is a finding
+        "missing_months": 3,         # months without any return before it is a finding
+        "drop_ratio": 0.6,           # a month below this share of the expected use is low
+        "persist_months": 3,         # low months in a row before a drop counts
+        "min_history_months": 6,     # normal months needed before a change is judged
+        "min_peers": 5,              # fewer customers than this: compare with the category
+        "window_months": 24,         # months the analysis looks at
+    },
     "drivers": {},
     "tariffs": {},
 }

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pluggy
 
-from .types import CardFormatSpec, CliCommand, DriverSpec, QtPage, ReportSpec, Tariff
+from .types import (
+    CardFormatSpec,
+    CliCommand,
+    ConsumptionCheck,
+    DriverSpec,
+    QtPage,
+    ReportSpec,
+    Tariff,
+)
 
 PROJECT = "dbmis"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -86,4 +94,18 @@ def dbmis_cli_commands() -> list[CliCommand]:
         @hookimpl
         def dbmis_cli_commands():
             return [CliCommand(name="hello", factory=lambda: hello_command)]
+    """
+
+
+@hookspec
+def dbmis_consumption_checks() -> list[ConsumptionCheck]:
+    """Register rules over monthly consumption (rationality checks and abnormal-change detectors);
+    each customer's suspicion score is the weighted sum of the rules' scores.
+
+    Example::
+
+        @hookimpl
+        def dbmis_consumption_checks():
+            return [ConsumptionCheck(name="night-shop", title="Shop closed but using",
+                                     run=check_night_shop, kind="change", weight=0.5)]
     """

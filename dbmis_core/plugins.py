@@ -15,7 +15,15 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .types import CardFormatSpec, CliCommand, DriverSpec, QtPage, ReportSpec, Tariff
+from .types import (
+    CardFormatSpec,
+    CliCommand,
+    ConsumptionCheck,
+    DriverSpec,
+    QtPage,
+    ReportSpec,
+    Tariff,
+)
 
 ENTRY_POINT_GROUP = "dbmis"
 
@@ -128,6 +136,9 @@ class DbmisPluginManager:
 
     def cli_commands(self) -> dict[str, CliCommand]:
         return self._collect("dbmis_cli_commands", CliCommand)
+
+    def consumption_checks(self) -> dict[str, ConsumptionCheck]:
+        return self._collect("dbmis_consumption_checks", ConsumptionCheck)
 
     def get_tariff(self, name: str) -> Tariff:
         return self._get("tariff", self.tariffs(), name)

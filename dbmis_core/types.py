@@ -118,3 +118,24 @@ class CliCommand:
 
     name: str = attrs.field(validator=_valid_name)
     factory: Callable[[], Any]
+
+
+@attrs.frozen
+class ConsumptionCheck:
+    """A rule over customers' monthly consumption (docs/decisions/0011-consumption-detector.md).
+
+    ``run(batch, settings)`` gets a ``dbmis_core.services.analysis.Batch`` (numpy arrays, one row
+    per customer, one column per month) and the ``[consumption]`` settings, and returns a
+    ``dbmis_core.services.analysis.CheckResult``: a score per customer in [0, 1], the month it
+    shows in, and a ``reason(i)`` a clerk can read. Rules run on whole arrays, so one rule costs
+    the same few numpy passes for six customers or a million. ``weight`` scales the score in the
+    customer's suspicion score; ``kind`` is "rationality" (a fact that cannot be right) or
+    "change" (an abnormal change in use).
+    """
+
+    name: str = attrs.field(validator=_valid_name)
+    title: str
+    run: Callable[..., Any]
+    kind: str = attrs.field(default="rationality",
+                            validator=attrs.validators.in_(("rationality", "change")))
+    weight: float = 1.0

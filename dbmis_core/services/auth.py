@@ -45,6 +45,7 @@ class Perm(enum.StrEnum):
     BACKUP = "backup"            # back up, verify, restore, archive (administrator, supervisor)
     MANAGE_KEYS = "manage_keys"  # rotate and export the card master secret (administrator)
     ANALYSE = "analyse"  # compute consumption and rank customers for inspection
+    MANAGE_INSPECTIONS = "manage_inspections"  # work orders: create, assign, record the outcome
 
 
 ROLES: dict[str, frozenset[Perm]] = {
@@ -54,7 +55,7 @@ ROLES: dict[str, frozenset[Perm]] = {
                         Perm.RECONCILE, Perm.VIEW, Perm.MANAGE_APPLICATIONS, Perm.REISSUE_CARD,
                         Perm.CLOSE_DAY}),
     "technician": frozenset({Perm.READ_CARD, Perm.MANAGE_METERS, Perm.VIEW,
-                             Perm.WRITE_SERVICE_CARDS}),
+                             Perm.WRITE_SERVICE_CARDS, Perm.MANAGE_INSPECTIONS}),
     "auditor": frozenset({Perm.VIEW, Perm.READ_CARD}),
 }
 

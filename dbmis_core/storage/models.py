@@ -473,3 +473,59 @@ class InspectionNoticeRow(Base):
     raised_by: Mapped[str] = mapped_column(String(32))
     station: Mapped[str] = mapped_column(String(16))
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+# -- user management (issue 6) ------------------------------------------------------------------
+
+
+class MonthlyConsumptionRow(Base):
+    """One customer's use in one calendar month on one meter, derived from the meter returns.
+
+    Derived data: ``consumption.compute`` replaces a customer's rows as a whole, so running it
+    again gives the same table. ``quality`` says how far to trust ``kwh`` (complete, partial,
+    estimated, missing); ``flags`` carries findings seen while deriving it (register backwards)."""
+
+    __tablename__ = "monthly_consumption"
+    __table_args__ = (UniqueConstraint("customer_id", "meter_id", "year", "month",
+                                       name="uq_monthly_consumption_customer_meter_month"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    year: Mapped[int]
+    month: Mapped[int]
+    kwh: Mapped[Decimal | None] = mapped_column(Energy)
+    purchased: Mapped[Decimal] = mapped_column(Energy, default=Decimal("0"))
+    returns: Mapped[int] = mapped_column(default=0)
+    status_bits: Mapped[int] = mapped_column(default=0)
+    tamper_count: Mapped[int | None]
+    illegal_card_count: Mapped[int | None]
+    source: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[str] = mapped_column(String(16))
+    flags: Mapped[int] = mapped_column(default=0)
+    note: Mapped[str] = mapped_column(Text, default="")
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class WorkOrderRow(Base):
+    """An inspection work order: why it was raised (a ranking score with its reasons, or a counter
+    notice), who inspects, and the outcome, which stays as a label for measuring the detector."""
+
+    __tablename__ = "work_orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
+    origin: Mapped[str] = mapped_column(String(16))  # "ranking", "notice", "manual"
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("inspection_notices.id"))
+    period_year: Mapped[int | None]
+    period_month: Mapped[int | None]
+    score: Mapped[Decimal | None] = mapped_column(Numeric(8, 3))
+    reasons: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open, assigned, done
+    assigned_to: Mapped[str | None] = mapped_column(String(32))
+    assigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # theft, fault, no_problem
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    closed_by: Mapped[str | None] = mapped_column(String(32))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -62,7 +62,8 @@ def test_every_hook_is_exercised_by_a_test():
                       if p.resolve() != Path(__file__).resolve())
     accessor = {"dbmis_tariffs": "tariffs(", "dbmis_card_formats": "card_format",
                 "dbmis_card_drivers": "get_driver(", "dbmis_reports": "reports(",
-                "dbmis_qt_pages": "qt_pages(", "dbmis_cli_commands": "cli_commands("}
+                "dbmis_qt_pages": "qt_pages(", "dbmis_cli_commands": "cli_commands(",
+                "dbmis_consumption_checks": "consumption_checks("}
     for name in _hooks():
         assert name in accessor, f"new hook {name}: add its accessor to this test"
         assert accessor[name] in tests, f"no test calls the accessor of {name}"

@@ -1,0 +1,1 @@
+"""User management: monthly consumption, rationality checks, abnormal-change ranking, charts and inspection work orders (issue 6)."""
