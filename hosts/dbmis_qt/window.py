@@ -6,10 +6,15 @@ import html
 import importlib.metadata as md
 import logging
 
+from decimal import Decimal, InvalidOperation
+
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtGui import QAction, QColor, QKeySequence, QPainter, QPixmap
 from PyQt6.QtWidgets import (
+    QApplication,
+    QFileDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -18,8 +23,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from dbmis_core.services import operators
 from dbmis_core.services.auth import Perm
 
+from .calculator import CalculatorDialog
+from .help import HelpWindow, guide_for_page
+from .lock import IdleWatcher, LockScreen
 from .runner import BackgroundRunner, PageContext, error_message
 
 log = logging.getLogger(__name__)
@@ -34,6 +43,44 @@ def permitted(operator, page) -> bool:
     except ValueError:
         log.warning("page %s asks for unknown permission %r; hidden", page.name, page.permission)
         return False
+
+
+def is_money_field(widget) -> bool:
+    """Pages mark money inputs with the Qt property ``money`` or an object name ending in
+    "amount" (the sale page's amount field is named "amount")."""
+    if not isinstance(widget, QLineEdit) or widget.isReadOnly():
+        return False
+    return bool(widget.property("money")) or widget.objectName().lower().endswith("amount")
+
+
+class BackgroundFrame(QWidget):
+    """Holds the pages and paints the operator's background image behind them, veiled so text
+    on the pages stays readable."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("background")
+        self.pixmap: QPixmap | None = None
+
+    def set_image(self, data: bytes | None) -> bool:
+        pixmap = QPixmap()
+        if data is None or not pixmap.loadFromData(data):
+            self.pixmap = None
+        else:
+            self.pixmap = pixmap
+        self.update()
+        return self.pixmap is not None
+
+    def paintEvent(self, event) -> None:
+        if self.pixmap is None:
+            return super().paintEvent(event)
+        painter = QPainter(self)
+        scaled = self.pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                    Qt.TransformationMode.SmoothTransformation)
+        painter.drawPixmap((self.width() - scaled.width()) // 2,
+                           (self.height() - scaled.height()) // 2, scaled)
+        painter.fillRect(self.rect(), QColor(255, 255, 255, 110))
+        painter.end()
 
 
 class MainWindow(QMainWindow):
@@ -54,14 +101,43 @@ class MainWindow(QMainWindow):
         self.resize(1120, 780)
         self.stack = QStackedWidget(objectName="pages")
         self.stack.addWidget(self._home_page())
-        self.setCentralWidget(self.stack)
+        self.background = BackgroundFrame()
+        QVBoxLayout(self.background).addWidget(self.stack)
+        self.lock_screen = LockScreen(operator)
+        self.lock_screen.unlock_requested.connect(self.try_unlock)
+        self.shell = QStackedWidget(objectName="shell")
+        self.shell.addWidget(self.background)
+        self.shell.addWidget(self.lock_screen)
+        self.setCentralWidget(self.shell)
+        self.locked = False
+        self.unlocked_by = None  # who unlocked the last lock (the operator or a supervisor)
+        self.calculator: CalculatorDialog | None = None
+        self.help_window: HelpWindow | None = None
+        self._money_field: QLineEdit | None = None
         self._build_menus()
         self._build_status_bar()
+        QApplication.instance().focusChanged.connect(self._focus_changed)
+        minutes = float(app.config.section("security").get("idle_lock_minutes", 10) or 0)
+        self.idle = IdleWatcher(minutes, self)
+        self.idle.idle.connect(self.lock)
+        self.idle.start()
+        self.load_background()
 
     # -- menus ---------------------------------------------------------------------------------
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        self.lock_action = file_menu.addAction("&Lock workstation")
+        self.lock_action.setObjectName("lock")
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_action.triggered.connect(self.lock)
+        self.calculator_action = file_menu.addAction("&Calculator")
+        self.calculator_action.setObjectName("calculator")
+        self.calculator_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.calculator_action.triggered.connect(self.show_calculator)
+        file_menu.addAction("&Background image...").triggered.connect(self.choose_background)
+        file_menu.addAction("&Remove background image").triggered.connect(self.remove_background)
+        file_menu.addSeparator()
         exit_action = file_menu.addAction("E&xit")
         exit_action.setShortcut(QKeySequence.StandardKey.Quit)
         exit_action.triggered.connect(self.close)
@@ -74,6 +150,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, name=page.name: self.open_page(name))
             self.page_actions[page.name] = action
         help_menu = bar.addMenu("&Help")
+        self.help_action = help_menu.addAction("&User guide for this screen")
+        self.help_action.setObjectName("help")
+        self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)  # F1
+        self.help_action.triggered.connect(self.show_help)
         help_menu.addAction("&About DBMIS").triggered.connect(self.show_about)
 
     def open_page(self, name: str) -> QWidget | None:
@@ -161,8 +241,155 @@ class MainWindow(QMainWindow):
         if event.kind in ("inserted", "removed"):
             self.statusBar().showMessage(f"Card {event.kind}", 4000)
 
+    # -- temporary logout ----------------------------------------------------------------------
+    def lock(self) -> None:
+        """Hide everything (pages, menus, status bar, tool windows) behind the lock screen."""
+        if self.locked:
+            return
+        self.locked = True
+        self.idle.stop()
+        for window in (self.calculator, self.help_window):
+            if window is not None:
+                window.hide()
+        self._disabled_actions = [a for a in self._menu_actions() if a.isEnabled()]
+        for action in self._disabled_actions:  # no shortcut (Ctrl+K, F1...) works behind the lock
+            action.setEnabled(False)
+        self.menuBar().setEnabled(False)
+        self.menuBar().hide()
+        self.statusBar().hide()
+        self._title = self.windowTitle()
+        self.setWindowTitle("DBMIS clerk workstation - locked")
+        self.shell.setCurrentWidget(self.lock_screen)
+        self.lock_screen.reset()
+
+    def _menu_actions(self) -> list[QAction]:
+        found, todo = [], list(self.menuBar().actions())
+        while todo:
+            action = todo.pop()
+            found.append(action)
+            if action.menu() is not None:
+                todo += action.menu().actions()
+        return found
+
+    def try_unlock(self, login: str, password: str) -> bool:
+        """The same operator's password, or a supervisor's login (recorded by the service)."""
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.unlocked_by = operators.unlock_session(self.app, self.operator, login, password)
+        except Exception as exc:
+            self.lock_screen.refuse(exc)
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.locked = False
+        self.shell.setCurrentWidget(self.background)
+        self.menuBar().show()
+        self.menuBar().setEnabled(True)
+        for action in self._disabled_actions:
+            action.setEnabled(True)
+        self.statusBar().show()
+        self.setWindowTitle(self._title)
+        self.lock_screen.password_edit.clear()
+        if self.unlocked_by.login != self.operator.login:
+            self.statusBar().showMessage(f"Unlocked by supervisor {self.unlocked_by.login}", 8000)
+        self.idle.start()
+        return True
+
+    # -- preferences -----------------------------------------------------------------------------
+    def load_background(self) -> None:
+        found = operators.background(self.app, self.operator)
+        self.background.set_image(found[1] if found else None)
+
+    def set_background_file(self, path: str) -> None:
+        """What the file dialog calls with the chosen file (tests call it directly)."""
+        try:
+            name = operators.set_background(self.app, self.operator, path)
+        except Exception as exc:
+            QMessageBox.warning(self, "DBMIS", f"Background not changed: {error_message(exc)}")
+            return
+        self.load_background()
+        self.statusBar().showMessage(f"Background image: {name}", 5000)
+
+    def choose_background(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Background image", "",
+                                              "Images (*.png *.jpg *.jpeg *.gif *.bmp)")
+        if path:
+            self.set_background_file(path)
+
+    def remove_background(self) -> None:
+        operators.clear_background(self.app, self.operator)
+        self.load_background()
+
+    def show_calculator(self) -> CalculatorDialog:
+        if self.calculator is None:
+            self.calculator = CalculatorDialog(self)
+            self.calculator.use_requested.connect(self.use_in_money_field)
+        self.calculator.show()
+        self.calculator.raise_()
+        self.calculator.activateWindow()
+        return self.calculator
+
+    def _focus_changed(self, _old, new) -> None:
+        if is_money_field(new) and self.stack.isAncestorOf(new):
+            self._money_field = new
+
+    def current_money_field(self) -> QLineEdit | None:
+        """The last focused money field if it is on the current page, else the page's first."""
+        page = self.stack.currentWidget()
+        field = self._money_field
+        try:
+            if field is not None and page.isAncestorOf(field) and field.isVisible():
+                return field
+        except RuntimeError:  # the widget was deleted
+            self._money_field = None
+        return next((w for w in page.findChildren(QLineEdit) if is_money_field(w)), None)
+
+    def use_in_money_field(self, text: str) -> bool:
+        """Put a calculator result into the current page's money field (cents only)."""
+        message = self.calculator.message if self.calculator is not None else None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            value = None
+        field = self.current_money_field()
+        problem = None
+        if value is None or value < 0:
+            problem = f"{text} is not an amount"
+        elif value != value.quantize(Decimal("0.01")):
+            problem = f"{text} has more than two decimals; round it first"
+        elif field is None:
+            problem = "this screen has no amount field"
+        if problem:
+            if message is not None:
+                message.setText(problem)
+            return False
+        field.setText(format(value.quantize(Decimal("0.01")), "f"))
+        field.setFocus()
+        if message is not None:
+            message.setText(f"{field.text()} put into the amount field")
+        return True
+
+    # -- online help -----------------------------------------------------------------------------
+    def current_page(self):
+        name = self.stack.currentWidget().objectName().removeprefix("page-")
+        return self.pages.get(name)
+
+    def show_help(self) -> HelpWindow:
+        """F1: the user guide page for the current screen."""
+        if self.help_window is None:
+            self.help_window = HelpWindow(self)
+        self.help_window.open_guide(guide_for_page(self.current_page()))
+        self.help_window.show()
+        self.help_window.raise_()
+        return self.help_window
+
     def closeEvent(self, event) -> None:
         """Let a running sale finish: stopping mid-write would leave it pending on the card."""
+        self.idle.remove()
+        try:
+            QApplication.instance().focusChanged.disconnect(self._focus_changed)
+        except TypeError:
+            pass
         self.app.devices.unsubscribe(self.reader_event.emit)
         self.runner.wait()
         super().closeEvent(event)
