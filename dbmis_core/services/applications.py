@@ -181,8 +181,8 @@ def _clean_settings(app, uow, settings: BatchSettings) -> dict:
     if settings.capacity_mode:
         mode = settings.capacity_mode.strip().lower()
         if mode not in CAPACITY_MODES:
-            raise ValidationError(f"capacity-limit mode must be one of {', '.join(CAPACITY_MODES)}, "
-                                  f"got {settings.capacity_mode!r}")
+            raise ValidationError(f"capacity-limit mode must be one of "
+                                  f"{', '.join(CAPACITY_MODES)}, got {settings.capacity_mode!r}")
         out["capacity_mode"] = mode
     if settings.tariff:
         name = settings.tariff.strip()

@@ -151,7 +151,8 @@ def form_cmd(number, pdf_file):
     """The printable application form."""
     app, op = app_and_operator()
     if pdf_file is None:
-        click.echo(A.render_form(app, op, number), nl=False)
+        text = A.render_form(app, op, number)
+        emit({"number": number, "text": text}, text.rstrip("\n"))
         return
     data = A.render_form(app, op, number, pdf=True)
     pdf_file.write_bytes(data)

@@ -59,6 +59,8 @@ def test_one_application_to_an_opened_account_with_a_card(run, tmp_path):
     form = run("application", "form", number).stdout
     assert "Rosa Park" in form and "5 Elm Street" in form and "000020249002" in form
     assert all(state in form for state in ("surveyed", "meter_assigned", "completed"))
+    as_json = j(run("--json", "application", "form", number))
+    assert as_json["text"].rstrip("\n") == form.rstrip("\n")
     pdf = tmp_path / "form.pdf"
     written = j(run("--json", "application", "form", number, "--pdf", str(pdf)))
     assert written["bytes"] == pdf.stat().st_size and pdf.read_bytes().startswith(b"%PDF-")

@@ -1,6 +1,6 @@
-"""New-service applications on SQLite and PostgreSQL: the whole way to an opened account with a card,
-refused moves that change nothing, withdrawals, the meter store, batches, numbering under concurrency
-and the printable form."""
+"""New-service applications on SQLite and PostgreSQL: the whole way to an opened account with a
+card, refused moves that change nothing, withdrawals, the meter store, batches, numbering under
+concurrency and the printable form."""
 
 from __future__ import annotations
 
@@ -282,7 +282,8 @@ def test_batch_keeps_settings_for_every_applicant(demo, clerk):
 def test_batch_with_bad_rows_reports_all_and_writes_nothing(demo, clerk):
     before = counts(demo)
     people = [A.Applicant("Good One"), A.Applicant(" ", category="residential"),
-              A.Applicant("Bad Cat", category="castle"), A.Applicant("Bad Amps", requested_amps="x")]
+              A.Applicant("Bad Cat", category="castle"),
+              A.Applicant("Bad Amps", requested_amps="x")]
     with pytest.raises(ValidationError) as err:
         A.submit_batch(demo, clerk, people, SETTINGS)
     msg = str(err.value)
