@@ -11,7 +11,7 @@ A record copied onto another card (other uid) or meant for another meter fails i
 
 Rotation adds a version and makes it current (temp file + fsync + rename, old versions kept), so new
 cards carry the new version in their header while cards issued earlier still verify. Backups carry
-the key file only encrypted with a passphrase (scrypt + AES-256-GCM), see docs/decisions/0010.
+the key file only encrypted with a passphrase (scrypt + AES-256-GCM), see docs/decisions/0011-backup-and-key-escrow.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ copy from a truncated or damaged one. The card key file goes along only encrypte
 Verification: SQLite ``PRAGMA integrity_check`` on the copy; PostgreSQL ``pg_restore --list`` and a
 restore into a scratch database. Both then compare row counts with the manifest and check that every
 sale points at an existing card, meter and customer and that no station's receipt counter is behind
-its highest receipt number. See docs/decisions/0010-backup-and-key-escrow.md.
+its highest receipt number. See docs/decisions/0011-backup-and-key-escrow.md.
 """
 
 from __future__ import annotations
