@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     # operator passwords and sessions (docs/user-guide/login-and-security.md); idle 0: no idle lock
     "security": {"min_length": 10, "password_history": 3, "lockout_attempts": 5,
                  "lockout_minutes": 15, "idle_lock_minutes": 10},
-    # consumption analysis (docs/user-guide/consumption-analysis.md, docs/decisions/0011)
+    # consumption analysis (docs/user-guide/consumption-analysis.md, docs/decisions/0012)
     "consumption": {
         "voltage": 230,              # V per phase, for the most a meter can pass in a month
         "capacity_use_share": 1.0,   # share of rated amps x voltage x phases x hours allowed
@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
         "min_peers": 5,              # fewer customers than this: compare with the category
         "window_months": 24,         # months the analysis looks at
     },
+    # reports (docs/user-guide/reports.md): a line loss rate above line_loss_high is flagged
+    "reports": {"line_loss_high": "0.10"},
     "drivers": {},
     "tariffs": {},
 }

@@ -84,14 +84,35 @@ class DriverSpec:
     unavailable: str | None = None
 
 
+COLUMN_TYPES = ("text", "int", "money", "energy", "percent", "date", "datetime")
+
+
+@attrs.frozen
+class ReportColumn:
+    """A report column; ``type`` (one of COLUMN_TYPES) lets exports type cells and tables sort
+    numbers as numbers."""
+
+    name: str
+    title: str
+    type: str = attrs.field(default="text", validator=attrs.validators.in_(COLUMN_TYPES))
+
+
 @attrs.frozen
 class ReportSpec:
-    """A report: ``data(uow, **filters)`` returns rows; ``template`` is a jinja2 template name."""
+    """A report: ``data(uow, **filters)`` returns rows; ``template`` is a jinja2 template name.
+
+    ``columns`` type the rows' keys; ``filters`` name the filters the report honours (see
+    dbmis_core/services/reports.py); ``package`` is where ``template`` lives. ``data`` may return a
+    list of row dicts or a ``dbmis_core.services.reports.ReportData`` with totals and charts.
+    """
 
     name: str = attrs.field(validator=_valid_name)
     title: str
     data: Callable[..., Any]
     template: str | None = None
+    columns: tuple[ReportColumn, ...] = attrs.field(default=(), converter=tuple)
+    filters: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    package: str | None = None
 
 
 @attrs.frozen
@@ -122,7 +143,7 @@ class CliCommand:
 
 @attrs.frozen
 class ConsumptionCheck:
-    """A rule over customers' monthly consumption (docs/decisions/0011-consumption-detector.md).
+    """A rule over customers' monthly consumption (docs/decisions/0012-consumption-detector.md).
 
     ``run(batch, settings)`` gets a ``dbmis_core.services.analysis.Batch`` (numpy arrays, one row
     per customer, one column per month) and the ``[consumption]`` settings, and returns a

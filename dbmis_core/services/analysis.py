@@ -4,7 +4,7 @@ A :class:`Batch` holds one row per customer and one column per calendar month as
 each rule (``ConsumptionCheck``, registered by plugins) is a handful of array passes whether it
 looks at six customers or a million (bench/consumption_scale.py). A customer's suspicion score is
 the weighted sum of the rules' scores; reasons are formatted only for the customers shown.
-The scoring is described in docs/decisions/0011-consumption-detector.md.
+The scoring is described in docs/decisions/0012-consumption-detector.md.
 """
 
 from __future__ import annotations
@@ -165,17 +165,30 @@ def group_median(values: np.ndarray, groups: np.ndarray, min_count: int = 1) -> 
     """Median of each column within each group (NaN ignored), one row per group id 0..G-1; NaN
     where fewer than ``min_count`` values are known.
 
-    Sorting by (group, value) once per column and picking the middle of each run is several
-    times faster than a loop over groups, and it is exact."""
+    Non-negative values below ``SPAN`` are sorted in one pass per column as ``group * SPAN +
+    value`` (float64 keeps them exact to about 1e-8), which is several times faster than sorting
+    by two keys; other values take ``np.lexsort``. Each group's median is then the middle of its
+    run in the sorted column."""
     n, m = values.shape
     g = int(groups.max()) + 1 if n else 0
     out = np.full((g, m), np.nan)
+    if not n:
+        return out
+    fast = bool(np.nanmin(values) >= 0 and np.nanmax(values) < _SPAN) if np.isfinite(
+        values).any() else True
     for j in range(m):
         v = values[:, j]
         ok = ~np.isnan(v)
-        gv, vv = groups[ok], v[ok]
-        order = np.lexsort((vv, gv))
-        gv, vv = gv[order], vv[order]
+        gv = groups[ok]
+        if fast:
+            key = gv * _SPAN + v[ok].astype(np.float64)
+            key.sort()
+            gsorted = np.repeat(np.arange(g), np.bincount(gv, minlength=g))
+            vv = key - gsorted * _SPAN
+        else:
+            vv = v[ok]
+            order = np.lexsort((vv, gv))
+            vv = vv[order]
         counts = np.bincount(gv, minlength=g)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         has = counts >= max(1, min_count)
@@ -183,3 +196,6 @@ def group_median(values: np.ndarray, groups: np.ndarray, min_count: int = 1) -> 
         hi = starts[has] + counts[has] // 2
         out[has, j] = (vv[lo] + vv[hi]) / 2
     return out
+
+
+_SPAN = 1.0e4

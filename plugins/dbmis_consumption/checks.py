@@ -2,7 +2,7 @@
 
 Each rule takes a ``Batch`` (customers x months) and the ``[consumption]`` settings and returns a
 ``CheckResult``; everything is computed on whole arrays. The change detector and its score are
-explained in docs/decisions/0011-consumption-detector.md.
+explained in docs/decisions/0012-consumption-detector.md.
 """
 
 from __future__ import annotations
@@ -148,10 +148,20 @@ def missing_returns(batch: Batch, settings) -> CheckResult:
 # -- abnormal change ------------------------------------------------------------------------------
 
 
+def _nanmedian(a: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN; rows without NaN take numpy's much faster plain median."""
+    gaps = np.isnan(a).any(axis=1)
+    out = np.median(a, axis=1).astype(np.float64)
+    if gaps.any():
+        with np.errstate(all="ignore"), _quiet():
+            out[gaps] = np.nanmedian(a[gaps], axis=1)
+    return out
+
+
 def _row_fill(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """NaN replaced by the row median (missing months then pull no split either way)."""
     with np.errstate(all="ignore"), _quiet():
-        med = np.nanmedian(y, axis=1)
+        med = _nanmedian(y)
     med = np.where(np.isnan(med), 0.0, med)
     return np.where(np.isnan(y), med[:, None], y), med
 
@@ -194,23 +204,22 @@ def change_features(batch: Batch, settings) -> dict[str, np.ndarray]:
     n, m = batch.n, batch.months
     persist = max(1, int(settings["persist_months"]))
     hist = max(2, int(settings["min_history_months"]))
-    x = batch.kwh.astype(float)
+    x = batch.kwh.astype(np.float64, copy=False)
     with np.errstate(all="ignore"), _quiet():
-        own = np.nanmedian(np.where(x > 0, x, np.nan), axis=1)
+        own = _nanmedian(np.where(x > 0, x, np.nan).astype(np.float32))
     own = np.where(np.isnan(own) | (own <= 0), 1.0, own)
     floor = np.maximum(settings["zero_kwh"], 0.02 * own)[:, None]
-    u = np.maximum(x, floor) / own[:, None]
-    u = np.where(np.isnan(x), np.nan, u)
+    u = (np.maximum(x, floor) / own[:, None]).astype(np.float32)
+    u[np.isnan(x)] = np.nan
     groups = peer_groups(batch, int(settings["min_peers"]))
     # a peer profile from fewer than three known values would mostly be the customer itself
     profile = group_median(u, groups, min(int(settings["min_peers"]), 3))
-    prof = profile[groups]
-    prof = np.where(np.isnan(prof) | (prof <= 0), 1.0, prof)
-    y = np.log(u) - np.log(prof)
+    log_prof = np.log(np.where(np.isnan(profile) | (profile <= 0), 1.0, profile)).astype(np.float32)
+    y = np.log(u) - log_prof[groups]
+    del u
     yf, _ = _row_fill(y)
     with np.errstate(all="ignore"), _quiet():
-        steps = np.abs(np.diff(y, axis=1))
-        noise = 1.4826 * np.nanmedian(steps, axis=1) / np.sqrt(2)
+        noise = 1.4826 * _nanmedian(np.abs(np.diff(y, axis=1))) / np.sqrt(2)
     noise = np.where(np.isnan(noise), 0.1, np.maximum(noise, 0.05))
 
     best_z = np.full(n, -np.inf)
@@ -250,8 +259,6 @@ def change_features(batch: Batch, settings) -> dict[str, np.ndarray]:
             peer_yoy = peer_yoy[groups]
         else:
             yoy = peer_yoy = np.full(n, np.nan)
-        peer_change = (np.nanmedian(np.where(np.arange(m) >= s_[:, None], prof, np.nan), axis=1)
-                       / np.nanmedian(np.where(np.arange(m) < s_[:, None], prof, np.nan), axis=1))
     # a fall in the persistent level, expressed as how far below expectation recent use is, and
     # how clear that is against the customer's own month-to-month noise
     ratio = settings["drop_ratio"]
@@ -261,8 +268,8 @@ def change_features(batch: Batch, settings) -> dict[str, np.ndarray]:
     score = np.clip(magnitude * clarity * confirm, 0.0, 1.0)
     score = np.where(found & (share < 1.0 - 0.5 * (1.0 - ratio)), score, 0.0)
     return {"score": score, "onset": np.where(score > 0, best_s, NONE), "share": share,
-            "z": best_z, "mom": mom, "yoy": yoy, "peer_yoy": peer_yoy, "peer_change": peer_change,
-            "noise": noise, "low_months": low_months}
+            "z": best_z, "mom": mom, "yoy": yoy, "peer_yoy": peer_yoy, "profile": profile,
+            "groups": groups, "noise": noise, "low_months": low_months}
 
 
 def abnormal_drop(batch: Batch, settings) -> CheckResult:
@@ -272,6 +279,12 @@ def abnormal_drop(batch: Batch, settings) -> CheckResult:
     def pct(v: float) -> str:
         return "n/a" if not np.isfinite(v) else f"{(v - 1) * 100:+.0f}%"
 
+    def peer_change(i: int, s: int) -> float:
+        """Peers' profile after the onset against before it (only for customers shown)."""
+        p = f["profile"][f["groups"][i]]
+        with np.errstate(all="ignore"), _quiet():
+            return float(np.nanmedian(p[s:]) / np.nanmedian(p[:s]))
+
     def reason(i: int) -> str:
         s = int(f["onset"][i])
         return (f"use fell to {f['share'][i] * 100:.0f}% of its expected level from "
@@ -280,7 +293,7 @@ def abnormal_drop(batch: Batch, settings) -> CheckResult:
                 f"(needs {persist}); month over month at the start {pct(f['mom'][i])}; "
                 f"last {persist} months against the same months last year {pct(f['yoy'][i])} "
                 f"(district peers {pct(f['peer_yoy'][i])}); peers over the same months "
-                f"{pct(f['peer_change'][i])}; {f['z'][i]:.1f} x the customer's usual variation")
+                f"{pct(peer_change(i, s))}; {f['z'][i]:.1f} x the customer's usual variation")
 
     return CheckResult(f["score"], f["onset"], reason)
 

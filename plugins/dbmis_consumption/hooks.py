@@ -40,9 +40,12 @@ def dbmis_cli_commands():
 def dbmis_qt_pages():
     return [
         QtPage(name="consumption", title="Consumption per customer", menu="User management",
-               factory=_page("ConsumptionPage"), permission="view", order=10),
+               factory=_page("ConsumptionPage"), permission="view", order=10,
+               help="consumption-analysis"),
         QtPage(name="suspicion-ranking", title="Abnormal change ranking", menu="User management",
-               factory=_page("RankingPage"), permission="analyse", order=20),
+               factory=_page("RankingPage"), permission="analyse", order=20,
+               help="consumption-analysis"),
         QtPage(name="work-orders", title="Inspection work orders", menu="User management",
-               factory=_page("WorkOrdersPage"), permission="view", order=30),
+               factory=_page("WorkOrdersPage"), permission="view", order=30,
+               help="consumption-analysis"),
     ]
