@@ -1,6 +1,7 @@
-"""``dbmis card reissue`` and ``dbmis sale reverse``: commands call services only.
+"""``dbmis card reissue``, ``dbmis card reconcile`` and ``dbmis sale reverse``: commands call
+services only.
 
-Registered as ``card-reissue`` and ``sale-reverse``; the headless host adds a plugin command
+Registered as ``card-reissue``, ``card-reconcile`` and ``sale-reverse``; the headless host adds a plugin command
 ``GROUP-SUB`` to the group ``GROUP`` as ``SUB``.
 """
 
@@ -65,3 +66,27 @@ def sale_reverse(vend_id, reason, supervisor):
     r = reversal.reverse_sale(app, op, vend_id, reason, supervisor=approver)
     emit(r, f"sale {r.vend_id} (sequence {r.sequence}) reversed for {r.account_no}; refund "
             f"{r.refund} (receipt {r.refund_receipt_no}), approved by {r.approved_by}")
+
+
+@click.command("reconcile")
+def card_reconcile():
+    """Settle unfinished sales, reversals and a card reissue with the card in the reader."""
+    from dbmis_core.errors import CardFormatError
+    from dbmis_core.services import reissue, vending
+    from dbmis_core.services.cards import connected
+
+    app, op = app_and_operator()
+    with connected(app) as conn:
+        reissued = reissue.reconcile_reissue(app, op, conn)
+    try:
+        sales = vending.reconcile_card_in_reader(app, op)
+    except CardFormatError:
+        if not reissued:  # a blank or foreign card, and no reissue waiting for it
+            raise
+        sales = []
+    data = {"reissues": [{"reissue_id": r.reissue_id, "state": r.state, "card": r.new_uid,
+                          "note": r.note} for r in reissued],
+            "sales": [{"vend_id": i, "state": s} for i, s in sales]}
+    lines = [f"reissue {r.reissue_id} (card {r.new_uid}): {r.state}" for r in reissued]
+    lines += [f"sale {i}: {s}" for i, s in sales]
+    emit(data, "\n".join(lines) or "nothing to settle")

@@ -1,6 +1,6 @@
-"""Registers the sale, card reissue and sale reversal pages and the ``card reissue`` and
-``sale reverse`` commands. PyQt6 is imported only when a page is built, so this plugin still loads
-(and the headless host still runs) where PyQt6 is not installed."""
+"""Registers the sale, card reissue and sale reversal pages and the ``card reissue``, ``card
+reconcile`` and ``sale reverse`` commands. PyQt6 is imported only when a page is built, so this
+plugin still loads (and the headless host still runs) where PyQt6 is not installed."""
 
 from dbmis_core.hookspecs import hookimpl
 from dbmis_core.types import CliCommand, QtPage
@@ -48,4 +48,5 @@ def dbmis_qt_pages():
 @hookimpl
 def dbmis_cli_commands():
     return [CliCommand(name="card-reissue", factory=_command("card_reissue")),
+            CliCommand(name="card-reconcile", factory=_command("card_reconcile")),
             CliCommand(name="sale-reverse", factory=_command("sale_reverse"))]

@@ -72,3 +72,17 @@ def test_wrong_supervisor_password_is_refused(cli):
             "admin", ok=False)
     assert p.returncode == 1 and "DBMIS_SUPERVISOR_PASSWORD" in p.stderr
     assert j(cli("--json", "sales", "100001"))[0]["state"] == "completed"
+
+
+def test_pulled_reissue_is_settled_by_card_reconcile(cli):
+    old, sale = _sold(cli)
+    new = j(cli("--json", "sim", "new-card"))["uid"]
+    cli("sim", "fault", "--pull-after-bytes", "60")  # the header lands, the record does not
+    pulled = cli("card", "reissue", "100001", ok=False)
+    assert pulled.returncode == 1 and "pending" in pulled.stderr
+    cli("sim", "insert", new)
+    settled = j(cli("--json", "card", "reconcile"))
+    assert [r["state"] for r in settled["reissues"]] == ["failed"] and settled["sales"] == []
+    assert cli("card", "reconcile").stdout.strip() == "nothing to settle"
+    r = j(cli("--json", "card", "reissue", "100001"))  # the same card, again
+    assert (r["state"], r["new_uid"], r["old_uid"], r["sequence"]) == ("completed", new, old, 1)
