@@ -84,7 +84,7 @@ class DriverSpec:
     unavailable: str | None = None
 
 
-COLUMN_TYPES = ("text", "int", "money", "energy", "percent", "date", "datetime")
+COLUMN_TYPES = ("text", "int", "money", "energy", "price", "percent", "date", "datetime")
 
 
 @attrs.frozen

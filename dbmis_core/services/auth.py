@@ -46,6 +46,7 @@ class Perm(enum.StrEnum):
     MANAGE_KEYS = "manage_keys"  # rotate and export the card master secret (administrator)
     ANALYSE = "analyse"  # compute consumption and rank customers for inspection
     MANAGE_INSPECTIONS = "manage_inspections"  # work orders: create, assign, record the outcome
+    VIEW_REPORTS = "view_reports"  # run and export reports (not technicians: docs/decisions/0014)
 
 
 ROLES: dict[str, frozenset[Perm]] = {
@@ -53,10 +54,10 @@ ROLES: dict[str, frozenset[Perm]] = {
     "supervisor": frozenset(set(Perm) - {Perm.MANAGE_OPERATORS, Perm.MANAGE_KEYS}),
     "clerk": frozenset({Perm.VEND, Perm.READ_CARD, Perm.ISSUE_CARD, Perm.MANAGE_CUSTOMERS,
                         Perm.RECONCILE, Perm.VIEW, Perm.MANAGE_APPLICATIONS, Perm.REISSUE_CARD,
-                        Perm.CLOSE_DAY}),
+                        Perm.CLOSE_DAY, Perm.VIEW_REPORTS}),
     "technician": frozenset({Perm.READ_CARD, Perm.MANAGE_METERS, Perm.VIEW,
                              Perm.WRITE_SERVICE_CARDS, Perm.MANAGE_INSPECTIONS}),
-    "auditor": frozenset({Perm.VIEW, Perm.READ_CARD}),
+    "auditor": frozenset({Perm.VIEW, Perm.READ_CARD, Perm.VIEW_REPORTS}),
 }
 
 
