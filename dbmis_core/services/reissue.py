@@ -250,6 +250,23 @@ def reconcile_reissue(app, op: Operator, conn) -> list[ReissueResult]:
     return [result] if result else []
 
 
+def reconcile_card(app, op: Operator) -> tuple[list[ReissueResult], list[tuple[int, str]]]:
+    """Settle everything the card in the reader can settle: an unfinished reissue naming it, then
+    its meter's unfinished sales and reversals. Returns (reissues settled, (vend id, state)s)."""
+    from .vending import reconcile_card_in_reader
+
+    op.require(Perm.RECONCILE)
+    with connected(app) as conn:
+        reissued = reconcile_reissue(app, op, conn)
+    try:
+        sales = reconcile_card_in_reader(app, op)
+    except CardFormatError:
+        if not reissued:  # a blank or foreign card, and no reissue waiting for it
+            raise
+        sales = []
+    return reissued, sales
+
+
 def reissues_of(app, op: Operator, account_no: str) -> list[ReissueRow]:
     op.require(Perm.VIEW)
     with app.uow() as uow:

@@ -71,19 +71,10 @@ def sale_reverse(vend_id, reason, supervisor):
 @click.command("reconcile")
 def card_reconcile():
     """Settle unfinished sales, reversals and a card reissue with the card in the reader."""
-    from dbmis_core.errors import CardFormatError
-    from dbmis_core.services import reissue, vending
-    from dbmis_core.services.cards import connected
+    from dbmis_core.services import reissue
 
     app, op = app_and_operator()
-    with connected(app) as conn:
-        reissued = reissue.reconcile_reissue(app, op, conn)
-    try:
-        sales = vending.reconcile_card_in_reader(app, op)
-    except CardFormatError:
-        if not reissued:  # a blank or foreign card, and no reissue waiting for it
-            raise
-        sales = []
+    reissued, sales = reissue.reconcile_card(app, op)
     data = {"reissues": [{"reissue_id": r.reissue_id, "state": r.state, "card": r.new_uid,
                           "note": r.note} for r in reissued],
             "sales": [{"vend_id": i, "state": s} for i, s in sales]}

@@ -19,7 +19,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from dbmis_core.services import reissue, vending
+from dbmis_core.services import reissue
 
 ERROR_STYLE = "color: #b00020; font-weight: bold;"
 
@@ -108,11 +108,14 @@ class ReissuePage(QWidget):
             return
         self.error_label.setText("")
         self._set_busy(True)
-        self.ctx.run(lambda: vending.reconcile_card_in_reader(self.app, self.op),
-                     self._reconciled, self._failed)
+        self.ctx.run(lambda: reissue.reconcile_card(self.app, self.op), self._reconciled,
+                     self._failed)
 
-    def _reconciled(self, done) -> None:
+    def _reconciled(self, settled) -> None:
         self._set_busy(False)
-        self.result_text.setPlainText("Card settled." + "".join(
-            f"\nsale {i}: {s}" for i, s in done))
+        reissued, sales = settled
+        lines = [f"Reissue {r.reissue_id} (card {r.new_uid}): {r.state}"
+                 + ("" if r.state == "completed" else f" - {r.note}; reissue again") for r in reissued]
+        lines += [f"Sale {i}: {s}" for i, s in sales]
+        self.result_text.setPlainText("\n".join(lines) or "Nothing to settle on this card.")
 

@@ -135,3 +135,26 @@ def test_supervisor_reverses_without_a_dialog_and_a_loaded_sale_is_refused(sold,
     assert page.supervisor_dialog is None
     assert "already been loaded" in page.error_label.text()
     assert [v.state for v in vending.sales_of(app, clerk, "100001")] == ["completed"]
+
+
+def test_pulled_reissue_is_settled_from_the_page(sold, qtbot):
+    from dbmis_sim.reader import SimReader, reader_folder
+    from dbmis_sim.sle4442 import Faults
+
+    app, clerk, old, sale = sold
+    hand = SimReader(reader_folder(app.config.driver_settings("sim")))  # not the window's reader
+    new = app.reader.new_card()
+    window, page = open_page(qtbot, app, clerk, "reissue-card")
+    qtbot.keyClicks(page.account_edit, "100001")
+    hand.inject(Faults(pull_after_bytes=60))
+    click(qtbot, page.reissue_button)
+    qtbot.waitUntil(lambda: page.error_label.text() != "", timeout=WAIT_MS)
+    assert "pending" in page.error_label.text()
+    hand.insert(new)
+    click(qtbot, page.reconcile_button)
+    qtbot.waitUntil(lambda: "Reissue" in page.result_text.toPlainText(), timeout=WAIT_MS)
+    assert ": failed" in page.result_text.toPlainText()
+    page.error_label.setText("")
+    click(qtbot, page.reissue_button)  # the same card, again
+    qtbot.waitUntil(lambda: page.last_result is not None, timeout=WAIT_MS)
+    assert page.last_result.new_uid == new and _statuses(app) == {old: "lost", new: "active"}
