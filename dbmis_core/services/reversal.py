@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import attrs
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..cards import CardImage
 from ..crashpoints import crashpoint
 from ..domain import VendState
 from ..errors import BusinessRuleError, CardError, NotFound, PermissionDenied, ValidationError
-from ..storage.models import CardRow, MeterRow, ReversalRow, VendRow
+from ..storage.models import CardRow, MeterReturnRow, MeterRow, ReversalRow, VendRow
 from . import debts
 from .auth import Operator, Perm
 from .cards import connected, ensure_user_card
@@ -104,9 +104,18 @@ def check_reversible(uow, v: VendRow, card: CardRow, image: CardImage) -> None:
     if image.vend is None or held != v.sequence or image.vend.credit != v.credit:
         raise BusinessRuleError(f"the card does not hold {what} (its newest record is sequence "
                                 f"{held}); it cannot be reversed")
+    if (image.returned is None and image.return_problem
+            and not image.return_problem.startswith("empty")):
+        raise BusinessRuleError(f"the meter data on the card is {image.return_problem}: the card "
+                                f"cannot show that {what} was never loaded; it cannot be reversed")
     if not image.unloaded:
         raise BusinessRuleError(f"the credit of {what} has already been loaded into the meter (the "
                                 "card's return data shows it); it cannot be reversed")
+    known = uow.session.scalar(select(func.max(MeterReturnRow.last_sequence))
+                               .where(MeterReturnRow.meter_id == v.meter_id)) or 0
+    if known >= v.sequence:
+        raise BusinessRuleError(f"meter data already recorded shows {what} loaded into the meter; "
+                                "it cannot be reversed")
 
 
 def reverse_sale(app, op: Operator, vend_id: int, reason: str,

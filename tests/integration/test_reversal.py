@@ -179,3 +179,18 @@ def test_pulled_card_during_revoke_is_settled_by_reconciliation(demo, admin, peo
         assert _load(demo, sim).applied == 0
     vending.reconcile_card_in_reader(demo, admin)
     assert len(_state(demo)[2]) == (0 if cut == 0 else 1)  # refunded at most once
+
+
+def test_card_torn_while_the_meter_wrote_back_cannot_prove_anything(demo, people, card):
+    """The meter loaded the sale, then the card was pulled while it wrote its data back."""
+    clerk, boss = people
+    sim = _meter(demo)
+    sale = vending.vend(demo, clerk, ACCOUNT, "50.00")
+    demo.reader.inject(Faults(pull_after_bytes=10))
+    with pytest.raises(CardError):
+        _load(demo, sim)
+    assert sim.state.last_sequence == 1 and not demo.reader.card_present()
+    demo.reader.insert(card)
+    with pytest.raises(BusinessRuleError, match="cannot show"):
+        reversal.reverse_sale(demo, clerk, sale.vend_id, "x", supervisor=boss)
+    assert _state(demo)[0] == [(1, "completed")] and _state(demo)[3] == []
