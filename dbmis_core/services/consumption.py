@@ -265,7 +265,7 @@ def load_batch(uow, settings, customer_ids: Iterable[int] | None = None,
     the table); several meters of one customer in a month add up."""
     s = uow.session
     cq = (select(CustomerRow.id, CustomerRow.account_no, CustomerRow.category,
-                 CustomerRow.district_id, CustomerRow.capacity_amps, CustomerRow.status)
+                 CustomerRow.district_id, CustomerRow.capacity_amps, CustomerRow.closed_at)
           .order_by(CustomerRow.id))
     if customer_ids is not None:
         cq = cq.where(CustomerRow.id.in_(list(customer_ids)))
@@ -331,7 +331,12 @@ def load_batch(uow, settings, customer_ids: Iterable[int] | None = None,
 
     hours = np.array([calendar.monthrange(y, mo)[1] * 24 for y, mo in axis], dtype=float)
     capacity = (amps * settings["voltage"] * phases)[:, None] * hours[None, :] / 1000.0
-    active = np.arange(m)[None, :] >= first[:, None]
+    last = np.full(n, m, dtype=np.int64)
+    for c in customers:
+        if c.closed_at is not None:
+            last[row_of[c.id]] = _mi(c.closed_at.year, c.closed_at.month) - start + 1
+    cols = np.arange(m)[None, :]
+    active = (cols >= first[:, None]) & (cols < last[:, None])
     return Batch(
         customer_ids=np.array(ids, dtype=np.int64),
         accounts=np.array([c.account_no for c in customers], dtype=object),
@@ -362,7 +367,8 @@ def _until(until: str | None) -> tuple[int, int] | None:
 def rank(app, op: Operator, region: str | None = None, top: int | None = 50,
          until: str | None = None) -> list[RankedCustomer]:
     """Customers by suspicion score, highest first, each with its findings and their reasons;
-    ``region`` (a region, line or district code) keeps the customers under it."""
+    ``region`` (a region, line or district code) keeps the customers under it. Everyone is
+    analysed either way, so a customer is compared with the same peers whatever the filter."""
     op.require(Perm.ANALYSE)
     if top is not None and top < 1:
         raise ValidationError("top must be at least 1")
@@ -370,15 +376,17 @@ def rank(app, op: Operator, region: str | None = None, top: int | None = 50,
     checks = app.pm.consumption_checks()
     with app.uow() as uow:
         s = uow.session
-        ids = None
+        keep = None
         if region:
             districts = districts_under(uow, region)
-            ids = list(s.scalars(select(CustomerRow.id).where(
+            keep = set(s.scalars(select(CustomerRow.id).where(
                 CustomerRow.district_id.in_(districts))))
-        batch = load_batch(uow, settings, ids, _until(until))
+        batch = load_batch(uow, settings, None, _until(until))
         total, results = run_checks(batch, checks, settings)
         order = np.argsort(-total, kind="stable")
         order = order[total[order] > 0]
+        if keep is not None:
+            order = order[np.isin(batch.customer_ids[order], list(keep))]
         if top is not None:
             order = order[:top]
         shown = [int(batch.customer_ids[i]) for i in order]

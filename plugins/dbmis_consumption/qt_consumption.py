@@ -190,8 +190,8 @@ class ConsumptionPage(_Page):
     def _show_area(self, totals) -> None:
         self.shown = totals.level
         codes = list(totals.totals)
-        _fill(self.table, [[label, *[f"{totals.totals[c][i]:.0f}" for c in codes[:1]], "", "",
-                            "", ", ".join(f"{c} {totals.totals[c][i]:.0f}" for c in codes)]
+        _fill(self.table, [[label, f"{sum(totals.totals[c][i] for c in codes):.0f}", "", "",
+                            "all", ", ".join(f"{c} {totals.totals[c][i]:.0f}" for c in codes)]
                            for i, label in enumerate(totals.labels)])
         self.findings.setText("")
         charts.area_figure(totals, self.chart.figure)

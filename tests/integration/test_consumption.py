@@ -151,3 +151,22 @@ def test_work_orders_from_the_ranking_and_from_a_notice_become_labels(demo, admi
     assert csv_text[0].startswith("account_no,period,score,outcome")
     assert csv_text[1].startswith(f"100006,{top.period},3.000,theft,ranking")
     assert workorders.list_orders(demo, admin, status="open") == []
+
+
+def test_months_after_closure_are_not_judged(demo, admin, story):
+    from datetime import UTC, datetime
+
+    from dbmis_core.services.analysis import settings_of
+    from dbmis_core.storage.models import CustomerRow
+
+    with demo.uow() as uow:
+        c = uow.session.scalar(select(CustomerRow).where(CustomerRow.account_no == "100001"))
+        c.closed_at = datetime(2026, 3, 15, tzinfo=UTC)
+        cid = c.id
+        uow.commit()
+    with demo.uow() as uow:
+        batch = consumption.load_batch(uow, settings_of(None))
+    i = list(batch.customer_ids).index(cid)
+    assert batch.label(batch.months - 1) == "2026-09"
+    assert [batch.label(j) for j in range(batch.months) if batch.active[i, j]][-1] == "2026-03"
+    assert batch.active[list(batch.customer_ids).index(cid + 1)].all()
