@@ -192,3 +192,16 @@ def test_metrics_and_the_synthetic_evaluation():
         0.06, abs=0.02)
     r = evaluate(4000, seed=3)
     assert r["map100"] >= 0.9 and r["auc"] > 0.9
+
+
+def test_the_scale_benchmark_builds_compact_data_and_says_when_duckdb_is_missing(monkeypatch):
+    from bench.consumption_scale import build, duckdb_ratios, numpy_ratios
+
+    batch = build(1200, seed=2)
+    assert batch.kwh.shape == (1200, 24) and batch.kwh.dtype == np.float32
+    assert batch.flags.dtype == np.int8 and len(set(batch.customer_ids)) == 1200
+    mom, yoy = numpy_ratios(batch.kwh)
+    assert mom.shape == (1200, 23) and yoy.shape == (1200, 12)
+    assert yoy[7, 3] == pytest.approx(batch.kwh[7, 15] / batch.kwh[7, 3])
+    monkeypatch.setitem(sys.modules, "duckdb", None)
+    assert "not installed" in duckdb_ratios(batch.kwh)
