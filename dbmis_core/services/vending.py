@@ -350,7 +350,7 @@ def _assess(app, uow, ctx, image: CardImage, amt: Decimal, account_no: str) -> _
         share = debts.default_share(app)
         plan = debts.plan_recovery(uow, ctx.customer_id, amt, share)
         recovered = sum((part for _, part in plan), Decimal("0.00"))
-    q = _quote(app, ctx, amt - recovered)
+    q = _quote(app, ctx, amt - recovered, uow=uow)
     unit = CreditUnit(ctx.credit_unit)
     credit = q.energy if unit == CreditUnit.KWH else q.amount
     refusal = _hoarding_refusal(app, uow, ctx, image, credit, unit)
