@@ -1,7 +1,7 @@
 """How well the consumption detector ranks thieves and faulty meters: synthetic monthly data with
 injected theft and fault patterns, scored by precision@k, MAP@100 and AUC.
 
-    .venv/bin/python -m bench.consumption_eval                 # 20,000 customers x 24 months, seed 7
+    .venv/bin/python -m bench.consumption_eval             # 20,000 customers x 24 months, seed 7
     .venv/bin/python -m bench.consumption_eval --customers 50000 --seed 3
 
 Honest customers: category base use and seasonal profile (as bench.generate), a weather factor per

@@ -1,4 +1,4 @@
-"""Consumption analysis on whole arrays: the batch the rules see, running the rules, the ranked list.
+"""Consumption analysis on whole arrays: the batch the rules see, running them, the ranked list.
 
 A :class:`Batch` holds one row per customer and one column per calendar month as numpy arrays, so
 each rule (``ConsumptionCheck``, registered by plugins) is a handful of array passes whether it

@@ -89,7 +89,8 @@ def area_totals(app, op: Operator, level: str = "district", region: str | None =
         sums[area.code][(y, m)] += float(kwh)
     keys = sorted({k for v in sums.values() for k in v})
     return AreaTotals(level, tuple(f"{y:04d}-{m:02d}" for y, m in keys),
-                      {code: tuple(v.get(k, 0.0) for k in keys) for code, v in sorted(sums.items())})
+                      {code: tuple(v.get(k, 0.0) for k in keys)
+                       for code, v in sorted(sums.items())})
 
 
 def trend_figure(trend: Trend, figure=None):

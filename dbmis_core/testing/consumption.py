@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from calendar import monthrange
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -116,7 +116,7 @@ def seed_history(app, op, end: tuple[int, int] = END, seed: int = 5) -> dict[str
                               cumulative_consumed=consumed + Decimal("1.00"), status=0,
                               tamper_count=tamper, illegal_card_count=0, history_month=(ey, em),
                               history=tuple(history),
-                              written_at=datetime(ey, em, 1, 12, 0, tzinfo=UTC) + timedelta(hours=1))
+                              written_at=datetime(ey, em, 1, 13, 0, tzinfo=UTC))
             store_return(uow, op, meter.id, c.id, ret)
             meter.last_sequence = seq
         uow.commit()

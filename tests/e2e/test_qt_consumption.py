@@ -1,6 +1,7 @@
 """The "User management" pages driven as a supervisor would: a customer's consumption with the
 interactive chart, the ranking filtered by region with a work order created from it, and the outcome
-recorded on the work-order page. Offscreen on both backends; screenshots go to the artifacts folder."""
+recorded on the work-order page. Offscreen on both backends; screenshots go to the artifacts
+folder."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def test_consumption_ranking_and_work_orders_pages(demo, admin, qtbot, artifacts
     [order] = workorders.list_orders(demo, admin)
     assert order.account_no == "100003" and order.origin == "ranking" and order.reasons
 
-    # -- work orders: assign and record the outcome -------------------------------------------------
+    # -- work orders: assign and record the outcome --------------------------------------------
     orders = open_page(qtbot, window, "work-orders")
     click(qtbot, orders.refresh_button)
     qtbot.waitUntil(lambda: orders.table.rowCount() == 1, timeout=WAIT_MS)

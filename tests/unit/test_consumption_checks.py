@@ -1,5 +1,5 @@
-"""The consumption rules on hand-made arrays: what they flag, what they must not flag, and an outside
-rule registered on the plugin manager showing up in the ranking."""
+"""The consumption rules on hand-made arrays: what they flag, what they must not flag, and an
+outside rule registered on the plugin manager showing up in the ranking."""
 
 import sys
 from datetime import UTC, datetime
@@ -17,7 +17,8 @@ from dbmis_core.services.analysis import BACKWARDS, Batch, CheckResult, rank, se
 from dbmis_core.services.consumption import derive_months
 from dbmis_core.types import ConsumptionCheck
 
-# bench/ is a top-level folder, not an installed package; plain `pytest` leaves the root off sys.path
+# bench/ is a top-level folder, not an installed package: plain `pytest` leaves the root off
+# sys.path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.consumption_eval import average_precision_at, evaluate, roc_auc, synthetic  # noqa: E402
 
