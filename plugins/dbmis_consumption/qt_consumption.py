@@ -49,7 +49,10 @@ def _fill(table: QTableWidget, rows: list[list]) -> None:
             item = QTableWidgetItem("" if value is None else str(value))
             item.setToolTip(item.text())
             table.setItem(i, j, item)
-    table.resizeColumnsToContents()
+    # the last column (reasons, notes) stretches and wraps instead of running off the page
+    for j in range(table.columnCount() - 1):
+        table.resizeColumnToContents(j)
+    table.resizeRowsToContents()
 
 
 class _Page(QWidget):
