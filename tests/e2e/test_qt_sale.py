@@ -171,18 +171,26 @@ def test_sale_error_is_shown_and_sells_nothing(issued, qtbot, problem):
 
 
 def test_menus_show_only_permitted_pages(demo, qtbot):
+    from dbmis_core.services.auth import Perm
+
     with demo.uow() as uow:
         create_operator(uow, "ann", "Ann Auditor", "auditor-pw-1", "auditor")
         uow.commit()
-    auditor = MainWindow(demo, demo.login("ann", "auditor-pw-1"))
-    qtbot.addWidget(auditor)
-    assert list(auditor.page_actions) == ["card-tools"]  # reading cards, never selling
-    assert [a.text() for a in auditor.menuBar().actions()] == [
-        "&File", "Card reading and writing", "&Help"]
-    clerk = MainWindow(demo, demo.login(CLERK, CLERK_PW))
-    qtbot.addWidget(clerk)
-    assert [a.text() for a in clerk.menuBar().actions()] == [
-        "&File", "Daily business", "Card reading and writing", "&Help"]
+    pages = demo.pm.qt_pages()
+    for login, password in (("ann", "auditor-pw-1"), (CLERK, CLERK_PW)):
+        op = demo.login(login, password)
+        window = MainWindow(demo, op)
+        qtbot.addWidget(window)
+        allowed = {p.name for p in pages if p.permission is None or op.can(Perm(p.permission))}
+        assert set(window.page_actions) == allowed
+        menus = [a.text() for a in window.menuBar().actions()]
+        assert menus[0] == "&File" and menus[-1] == "&Help"
+        assert set(menus[1:-1]) == {p.menu for p in pages if p.name in allowed}
+        if login == "ann":  # reading cards and looking, never selling or changing
+            assert "card-tools" in allowed and "sale" not in allowed
+            assert not allowed & {"tariffs", "cash-desk", "reissue-card", "reverse-sale", "backup"}
+        else:
+            assert {"sale", "card-tools"} <= allowed and "tariffs" not in allowed
 
 
 def test_login_on_an_uninitialised_database_says_run_dbmis_init(tmp_path, qtbot):
