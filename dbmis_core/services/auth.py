@@ -47,6 +47,9 @@ class Perm(enum.StrEnum):
     ANALYSE = "analyse"  # compute consumption and rank customers for inspection
     MANAGE_INSPECTIONS = "manage_inspections"  # work orders: create, assign, record the outcome
     VIEW_REPORTS = "view_reports"  # run and export reports (not technicians: docs/decisions/0014)
+    VIEW_AUDIT = "view_audit"  # read and verify the audit log (docs/decisions/0015)
+    # system parameters, code tables and personnel records (administrator, supervisor)
+    MANAGE_SETTINGS = "manage_settings"
 
 
 ROLES: dict[str, frozenset[Perm]] = {
@@ -57,7 +60,7 @@ ROLES: dict[str, frozenset[Perm]] = {
                         Perm.CLOSE_DAY, Perm.VIEW_REPORTS}),
     "technician": frozenset({Perm.READ_CARD, Perm.MANAGE_METERS, Perm.VIEW,
                              Perm.WRITE_SERVICE_CARDS, Perm.MANAGE_INSPECTIONS}),
-    "auditor": frozenset({Perm.VIEW, Perm.READ_CARD, Perm.VIEW_REPORTS}),
+    "auditor": frozenset({Perm.VIEW, Perm.READ_CARD, Perm.VIEW_REPORTS, Perm.VIEW_AUDIT}),
 }
 
 

@@ -77,6 +77,9 @@ class StationRow(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     next_receipt: Mapped[int] = mapped_column(default=1)
+    # the station's audit chain (services/audit.py): records so far and the newest record's hash
+    audit_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    audit_head: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class RegionRow(Base):
@@ -134,6 +137,27 @@ class OperatorEventRow(Base):
     by_login: Mapped[str | None] = mapped_column(String(32))
     station: Mapped[str] = mapped_column(String(16), default="")
     detail: Mapped[str] = mapped_column(String(255), default="")
+
+
+class AuditRow(Base):
+    """Audit log, append only (triggers refuse UPDATE and DELETE) and hash chained per station:
+    ``hash`` = sha256(``prev_hash`` || canonical JSON of the other fields); services/audit.py."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("station", "seq", name="uq_audit_log_station_seq"),
+                      Index("ix_audit_log_at", "at"),
+                      Index("ix_audit_log_operator_at", "operator", "at"),
+                      Index("ix_audit_log_kind_at", "kind", "at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int]
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    operator: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(120), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class CustomerRow(Base):

@@ -1,0 +1,300 @@
+"""The audit log: every change to money, cards, customers, operators and settings, append only and
+hash chained (docs/decisions/0015-audit-log.md).
+
+One chain per sales station: record n of a station holds ``prev_hash`` = hash of record n - 1 and
+``hash`` = sha256(prev_hash || canonical JSON of its fields). Appending locks the station's row
+(``stations.audit_seq``/``audit_head``), so records of one station are numbered 1, 2, 3... without
+gaps even when several processes write at once, while stations never wait for each other. The
+station row keeps the newest hash, so a removed last record is found too. Database triggers refuse
+UPDATE and DELETE on ``audit_log``; ``verify`` finds what someone who drops them changes anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+
+import attrs
+from sqlalchemy import bindparam, insert, select, update
+
+from ..errors import BusinessRuleError, ValidationError
+from ..storage.models import AuditRow, StationRow
+from .auth import Operator, Perm
+
+GENESIS = ""  # prev_hash of a station's first record
+
+_BUMP = (update(StationRow).where(StationRow.code == bindparam("station_code"))
+         .values(audit_seq=StationRow.audit_seq + 1)
+         .returning(StationRow.audit_seq, StationRow.audit_head))
+_SET_HEAD = (update(StationRow).where(StationRow.code == bindparam("station_code"))
+             .values(audit_head=bindparam("head")))
+_INSERT = insert(AuditRow)
+
+
+def _plain(value):
+    """JSON-ready copy of ``value``: money and energy as strings (never floats), times in ISO."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        raise ValidationError("audit details take Decimal, not float")
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)
+
+
+def _at_text(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def canonical(station: str, seq: int, at: datetime, operator: str, kind: str, subject: str,
+              details: dict) -> str:
+    """The exact text hashed for a record (sorted keys, no spaces, UTF-8)."""
+    return json.dumps({"station": station, "seq": seq, "at": _at_text(at), "operator": operator,
+                       "kind": kind, "subject": subject, "details": details},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, station: str, seq: int, at: datetime, operator: str, kind: str,
+               subject: str, details: dict) -> str:
+    text = prev_hash + canonical(station, seq, at, operator, kind, subject, details)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _login(op) -> str:
+    if op is None:
+        return "system"
+    return op if isinstance(op, str) else op.login
+
+
+def _station_of(uow, station: str | None) -> str:
+    if station:
+        return station
+    station = getattr(uow, "station", None)
+    if station:
+        return station
+    code = uow.session.scalar(select(StationRow.code).order_by(StationRow.id).limit(1))
+    if code is None:
+        raise BusinessRuleError("no sales station is registered; run 'dbmis init'")
+    return code
+
+
+def append(uow, station: str, seq: int, prev_hash: str, op, kind: str, subject: str,
+           details: dict | None = None) -> str:
+    """Write record ``seq`` after ``prev_hash`` (the caller holds the station row's lock and has
+    already counted ``seq`` on it); returns the new head hash, which the caller stores."""
+    at = datetime.now(UTC)
+    plain = _plain(details or {})
+    login = _login(op)
+    subject = str(subject or "")
+    h = chain_hash(prev_hash, station, seq, at, login, kind, subject, plain)
+    uow.session.connection().execute(_INSERT, dict(
+        station=station, seq=seq, at=at, operator=login, kind=kind, subject=subject,
+        details=plain, prev_hash=prev_hash, hash=h))
+    return h
+
+
+def record(uow, op, kind: str, subject: str, details: dict | None = None, *,
+           station: str | None = None) -> None:
+    """Append one audit record in the caller's transaction (it commits or rolls back with the
+    change it describes). ``op`` is the Operator (or a login, or None for the system itself);
+    ``details`` is JSON-able, with "before"/"after" where something changed; never a password."""
+    if not kind:
+        raise ValidationError("an audit record needs a kind")
+    code = _station_of(uow, station)
+    conn = uow.session.connection()
+    row = conn.execute(_BUMP, {"station_code": code}).first()
+    if row is None:
+        raise BusinessRuleError(f"station {code} is not registered; run 'dbmis init'")
+    head = append(uow, code, row.audit_seq, row.audit_head or GENESIS, op, kind, subject, details)
+    conn.execute(_SET_HEAD, {"station_code": code, "head": head})
+
+
+# -- verification -------------------------------------------------------------------------------
+
+@attrs.frozen
+class Finding:
+    station: str
+    seq: int | None
+    problem: str        # "altered", "removed", "reordered", "head"
+    detail: str
+
+
+@attrs.frozen
+class StationChain:
+    station: str
+    records: int
+    head_seq: int
+    head_hash: str
+
+
+@attrs.frozen
+class VerifyResult:
+    chains: tuple[StationChain, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _verify_chain(station: str, rows: list, head_seq: int, head_hash: str) -> list[Finding]:
+    out: list[Finding] = []
+    by_hash = {r.hash: r for r in rows}
+    by_id = sorted(rows, key=lambda r: r.id)
+    id_rank = {r.id: i for i, r in enumerate(by_id)}
+    moved: set[int] = set()
+    # the insertion order (ids, taken under the station lock) must agree with the seq order
+    for i, r in enumerate(rows):
+        if id_rank[r.id] != i:
+            moved.add(r.seq)
+    prev = None
+    for r in rows:
+        expected_prev_seq = prev.seq if prev else 0
+        if r.seq != expected_prev_seq + 1:
+            lo, hi = expected_prev_seq + 1, r.seq - 1
+            if r.seq > expected_prev_seq + 1:
+                gone = f"{lo}" if lo == hi else f"{lo}-{hi}"
+                out.append(Finding(station, lo, "removed",
+                                   f"record(s) {gone} missing before record {r.seq}"))
+        want_prev = prev.hash if prev else GENESIS
+        details = r.details if isinstance(r.details, dict) else {}
+        actual = chain_hash(r.prev_hash, station, r.seq, r.at, r.operator, r.kind, r.subject,
+                            details)
+        if r.prev_hash != want_prev:
+            earlier = by_hash.get(r.prev_hash)
+            if earlier is not None and earlier.seq != expected_prev_seq:
+                moved.add(r.seq)
+                out.append(Finding(station, r.seq, "reordered",
+                                   f"record {r.seq} follows record {earlier.seq} in the chain, "
+                                   f"not record {expected_prev_seq}"))
+            elif r.seq == expected_prev_seq + 1:
+                out.append(Finding(station, r.seq, "removed",
+                                   f"record {r.seq} does not follow record {expected_prev_seq}: a "
+                                   "record between them was removed or replaced"))
+        if actual != r.hash:
+            original = None
+            earlier = by_hash.get(r.prev_hash)
+            if earlier is not None:
+                original = earlier.seq + 1
+            elif r.prev_hash == GENESIS:
+                original = 1
+            if (original is not None and original != r.seq
+                    and chain_hash(r.prev_hash, station, original, r.at, r.operator, r.kind,
+                                   r.subject, details) == r.hash):
+                if r.seq not in moved:
+                    out.append(Finding(station, r.seq, "reordered",
+                                       f"record {r.seq} was written as record {original}"))
+                moved.add(r.seq)
+            else:
+                out.append(Finding(station, r.seq, "altered",
+                                   f"record {r.seq} ({r.kind} {r.subject}) does not match its "
+                                   "hash: its content was changed"))
+        elif r.seq in moved and not any(f.seq == r.seq and f.problem == "reordered" for f in out):
+            out.append(Finding(station, r.seq, "reordered",
+                               f"record {r.seq} was stored out of order"))
+        prev = r
+    last_seq = rows[-1].seq if rows else 0
+    last_hash = rows[-1].hash if rows else GENESIS
+    if head_seq > last_seq:
+        lo = last_seq + 1
+        gone = f"{lo}" if lo == head_seq else f"{lo}-{head_seq}"
+        out.append(Finding(station, lo, "removed",
+                           f"record(s) {gone} at the end of the chain are missing (the station's "
+                           f"head is record {head_seq})"))
+    elif head_seq < last_seq:
+        out.append(Finding(station, head_seq + 1, "head",
+                           f"records after {head_seq} were added outside the program, or the "
+                           "station's head was rewound"))
+    elif last_hash != (head_hash or GENESIS):
+        out.append(Finding(station, last_seq, "head",
+                           f"the last record {last_seq} does not match the station's head hash"))
+    return out
+
+
+def verify(app, op: Operator) -> VerifyResult:
+    """Recompute every station's chain; findings say which record was altered, removed or
+    reordered."""
+    op.require(Perm.VIEW_AUDIT)
+    chains, findings = [], []
+    with app.uow() as uow:
+        s = uow.session
+        heads = {r.code: (r.audit_seq or 0, r.audit_head or GENESIS)
+                 for r in s.execute(select(StationRow.code, StationRow.audit_seq,
+                                           StationRow.audit_head))}
+        stations = set(heads) | set(s.scalars(select(AuditRow.station).distinct()))
+        for station in sorted(stations):
+            rows = list(s.execute(select(AuditRow).where(AuditRow.station == station)
+                                  .order_by(AuditRow.seq, AuditRow.id)).scalars())
+            head_seq, head_hash = heads.get(station, (0, GENESIS))
+            if station not in heads:
+                findings.append(Finding(station, None, "head",
+                                        f"records of station {station}, which is not registered"))
+            findings.extend(_verify_chain(station, rows, head_seq, head_hash))
+            chains.append(StationChain(station, len(rows), head_seq, head_hash))
+    return VerifyResult(tuple(chains), tuple(findings))
+
+
+# -- viewer --------------------------------------------------------------------------------------
+
+@attrs.frozen
+class AuditEntry:
+    station: str
+    seq: int
+    at: datetime
+    operator: str
+    kind: str
+    subject: str
+    details: dict
+
+    def as_dict(self) -> dict:
+        return {"station": self.station, "seq": self.seq, "at": self.at.isoformat(),
+                "operator": self.operator, "kind": self.kind, "subject": self.subject,
+                "details": self.details}
+
+
+def search(app, op: Operator, *, operator: str | None = None, since: datetime | None = None,
+           until: datetime | None = None, kind: str | None = None, subject: str | None = None,
+           station: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+    """Newest first. ``kind`` matches exactly or as a prefix ending in "." ("card" finds
+    "card.issue"); ``subject`` is a case-insensitive substring; ``until`` is exclusive."""
+    op.require(Perm.VIEW_AUDIT)
+    q = select(AuditRow)
+    if operator:
+        q = q.where(AuditRow.operator == operator.strip())
+    if since is not None:
+        q = q.where(AuditRow.at >= since)
+    if until is not None:
+        q = q.where(AuditRow.at < until)
+    if kind:
+        k = kind.strip()
+        q = q.where((AuditRow.kind == k) | AuditRow.kind.startswith(k + ".", autoescape=True))
+    if subject:
+        q = q.where(AuditRow.subject.icontains(subject.strip(), autoescape=True))
+    if station:
+        q = q.where(AuditRow.station == station)
+    q = q.order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+    with app.uow() as uow:
+        return [AuditEntry(r.station, r.seq, r.at, r.operator, r.kind, r.subject,
+                           r.details if isinstance(r.details, dict) else {})
+                for r in uow.session.scalars(q)]
+
+
+def kinds(app, op: Operator) -> list[str]:
+    """Kinds present in the log (for the viewer's filter)."""
+    op.require(Perm.VIEW_AUDIT)
+    with app.uow() as uow:
+        return sorted(uow.session.scalars(select(AuditRow.kind).distinct()))
