@@ -62,9 +62,11 @@ class Application:
     def uow(self, durable: bool = True):
         from .storage.db import UnitOfWork
 
-        if not durable and self.engine.dialect.name == "postgresql":
-            return UnitOfWork(self._relaxed_sessions, durable)
-        return UnitOfWork(self._sessions, durable)
+        sessions = (self._relaxed_sessions
+                    if not durable and self.engine.dialect.name == "postgresql" else self._sessions)
+        uow = UnitOfWork(sessions, durable)
+        uow.station = self.config.station_code  # whose audit chain records of this uow go to
+        return uow
 
     @cached_property
     def keys(self):

@@ -151,77 +151,105 @@ class VerifyResult:
         return not self.findings
 
 
-def _verify_chain(station: str, rows: list, head_seq: int, head_hash: str) -> list[Finding]:
-    out: list[Finding] = []
-    by_hash = {r.hash: r for r in rows}
-    by_id = sorted(rows, key=lambda r: r.id)
-    id_rank = {r.id: i for i, r in enumerate(by_id)}
-    moved: set[int] = set()
-    # the insertion order (ids, taken under the station lock) must agree with the seq order
-    for i, r in enumerate(rows):
-        if id_rank[r.id] != i:
-            moved.add(r.seq)
-    prev = None
+def _record_hash(r, seq: int) -> str:
+    details = r.details if isinstance(r.details, dict) else {}
+    return chain_hash(r.prev_hash, r.station, seq, r.at, r.operator, r.kind, r.subject, details)
+
+
+def _positions(rows: list, head_seq: int) -> dict[int, int]:
+    """Where each record was written (its original seq), rebuilt from the prev_hash links alone.
+
+    The links from the genesis give 1, 2, 3...; a fragment whose first link points at nothing (a
+    record before it was removed) gets the seq its first record's hash verifies with, so records
+    renumbered to hide a removal are still placed."""
+    after: dict[str, list] = {}
     for r in rows:
-        expected_prev_seq = prev.seq if prev else 0
-        if r.seq != expected_prev_seq + 1:
-            lo, hi = expected_prev_seq + 1, r.seq - 1
-            if r.seq > expected_prev_seq + 1:
-                gone = f"{lo}" if lo == hi else f"{lo}-{hi}"
-                out.append(Finding(station, lo, "removed",
-                                   f"record(s) {gone} missing before record {r.seq}"))
-        want_prev = prev.hash if prev else GENESIS
-        details = r.details if isinstance(r.details, dict) else {}
-        actual = chain_hash(r.prev_hash, station, r.seq, r.at, r.operator, r.kind, r.subject,
-                            details)
-        if r.prev_hash != want_prev:
-            earlier = by_hash.get(r.prev_hash)
-            if earlier is not None and earlier.seq != expected_prev_seq:
-                moved.add(r.seq)
-                out.append(Finding(station, r.seq, "reordered",
-                                   f"record {r.seq} follows record {earlier.seq} in the chain, "
-                                   f"not record {expected_prev_seq}"))
-            elif r.seq == expected_prev_seq + 1:
-                out.append(Finding(station, r.seq, "removed",
-                                   f"record {r.seq} does not follow record {expected_prev_seq}: a "
-                                   "record between them was removed or replaced"))
-        if actual != r.hash:
-            original = None
-            earlier = by_hash.get(r.prev_hash)
-            if earlier is not None:
-                original = earlier.seq + 1
-            elif r.prev_hash == GENESIS:
-                original = 1
-            if (original is not None and original != r.seq
-                    and chain_hash(r.prev_hash, station, original, r.at, r.operator, r.kind,
-                                   r.subject, details) == r.hash):
-                if r.seq not in moved:
-                    out.append(Finding(station, r.seq, "reordered",
-                                       f"record {r.seq} was written as record {original}"))
-                moved.add(r.seq)
+        after.setdefault(r.prev_hash, []).append(r)
+    hashes = {r.hash for r in rows}
+    pos: dict[int, int] = {}
+
+    def walk(first, n: int) -> None:
+        r = first
+        while r is not None and r.id not in pos:
+            pos[r.id] = n
+            n += 1
+            nxt = after.get(r.hash, [])
+            r = nxt[0] if len(nxt) == 1 else None
+
+    if after.get(GENESIS):
+        walk(after[GENESIS][0], 1)
+    for r in rows:
+        if r.id in pos or r.prev_hash in hashes or r.prev_hash == GENESIS:
+            continue
+        for n in range(r.seq, max(head_seq, r.seq) + 1 + 64):
+            if _record_hash(r, n) == r.hash:
+                walk(r, n)
+                break
+    return pos
+
+
+def _span(lo: int, hi: int) -> str:
+    return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
+def _verify_chain(station: str, rows: list, head_seq: int, head_hash: str) -> list[Finding]:
+    """Findings for one station's records (``rows`` in seq order)."""
+    out: list[Finding] = []
+    flagged: set[int] = set()
+    pos = _positions(rows, head_seq)
+    taken = set(pos.values())
+    by_hash = {r.hash: r for r in rows}
+    id_order = sorted(r.id for r in rows)
+
+    def flag(seq, problem, detail):
+        flagged.add(seq)
+        out.append(Finding(station, seq, problem, detail))
+
+    prev = None
+    for i, r in enumerate(rows):
+        before = prev.seq if prev else 0
+        written = pos.get(r.id)
+        if r.seq > before + 1:  # a gap in the numbering
+            flag(before + 1, "removed", f"record(s) {_span(before + 1, r.seq - 1)} missing")
+        elif written is not None and prev is not None and pos.get(prev.id) is not None:
+            # renumbered to close the gap left by a removal: original numbers nobody holds
+            gone = [n for n in range(pos[prev.id] + 1, written) if n not in taken]
+            if gone:
+                flag(r.seq, "removed", f"record(s) written as {_span(gone[0], gone[-1])} missing; "
+                     "the records after them were renumbered")
+        if _record_hash(r, r.seq) != r.hash:
+            if written is not None and written != r.seq:
+                flag(r.seq, "reordered", f"record {r.seq} ({r.kind} {r.subject}) was written as "
+                     f"record {written}")
             else:
-                out.append(Finding(station, r.seq, "altered",
-                                   f"record {r.seq} ({r.kind} {r.subject}) does not match its "
-                                   "hash: its content was changed"))
-        elif r.seq in moved and not any(f.seq == r.seq and f.problem == "reordered" for f in out):
-            out.append(Finding(station, r.seq, "reordered",
-                               f"record {r.seq} was stored out of order"))
+                flag(r.seq, "altered", f"record {r.seq} ({r.kind} {r.subject}) does not match its "
+                     "hash: its content was changed")
+        elif r.seq not in flagged and (prev is None or prev.seq not in flagged):
+            want = prev.hash if prev else GENESIS
+            if r.prev_hash != want:
+                earlier = by_hash.get(r.prev_hash)
+                if earlier is not None:
+                    flag(r.seq, "reordered", f"record {r.seq} follows record {earlier.seq} in the "
+                         f"chain, not record {before}")
+                elif prev is not None and r.seq == before + 1:
+                    flag(before, "altered", f"record {before} ({prev.kind} {prev.subject}) was "
+                         f"rewritten with a new hash: record {r.seq} does not link to it")
+                elif prev is None and r.seq == 1:
+                    flag(1, "altered", "record 1 does not start the chain")
+        if r.seq not in flagged and id_order[i] != r.id:
+            flag(r.seq, "reordered", f"record {r.seq} was stored out of order")
         prev = r
     last_seq = rows[-1].seq if rows else 0
     last_hash = rows[-1].hash if rows else GENESIS
     if head_seq > last_seq:
-        lo = last_seq + 1
-        gone = f"{lo}" if lo == head_seq else f"{lo}-{head_seq}"
-        out.append(Finding(station, lo, "removed",
-                           f"record(s) {gone} at the end of the chain are missing (the station's "
-                           f"head is record {head_seq})"))
+        flag(last_seq + 1, "removed", f"record(s) {_span(last_seq + 1, head_seq)} at the end of "
+             f"the chain are missing (the station's head is record {head_seq})")
     elif head_seq < last_seq:
-        out.append(Finding(station, head_seq + 1, "head",
-                           f"records after {head_seq} were added outside the program, or the "
-                           "station's head was rewound"))
+        flag(head_seq + 1, "head", f"record(s) {_span(head_seq + 1, last_seq)} were added outside "
+             "the program, or the station's head was rewound")
     elif last_hash != (head_hash or GENESIS):
-        out.append(Finding(station, last_seq, "head",
-                           f"the last record {last_seq} does not match the station's head hash"))
+        flag(last_seq, "head", f"the last record {last_seq} does not match the station's head "
+             "hash: it was rewritten or replaced")
     return out
 
 

@@ -138,6 +138,7 @@ class UnitOfWork:
         self._factory = session_factory
         self.durable = durable
         self.session: Session | None = None
+        self.station: str | None = None  # the sales station (its audit chain); set by Application
 
     def __enter__(self) -> "UnitOfWork":
         self.session = self._factory()
