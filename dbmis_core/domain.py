@@ -58,11 +58,41 @@ class CustomerCategory(enum.StrEnum):
     AGRICULTURAL = "agricultural"
 
 
+CATEGORY_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+class AddedCategory(str):
+    """A customer category from the code table (services/codes.py), not one of the built-in
+    ``CustomerCategory`` values; ``.value`` like an enum member, so callers treat both alike."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def customer_category(value) -> CustomerCategory | AddedCategory:
+    """A built-in category, or a well-formed added one (whether it exists is checked against the
+    code table by the services)."""
+    if isinstance(value, CustomerCategory):
+        return value
+    v = str(value or "").strip().lower()
+    try:
+        return CustomerCategory(v)
+    except ValueError:
+        pass
+    if not CATEGORY_RE.match(v):
+        raise ValidationError(f"customer category {value!r} must be 2 to 32 lower-case letters, "
+                              "digits or _")
+    return AddedCategory(v)
+
+
 class MeterStatus(enum.StrEnum):
     IN_STORE = "in_store"
     INSTALLED = "installed"
     REMOVED = "removed"
+    UNDER_TEST = "under_test"
     FAULTY = "faulty"
+    SCRAPPED = "scrapped"
 
 
 class CardType(enum.IntEnum):
@@ -153,8 +183,8 @@ class Customer:
     name: str = attrs.field(validator=_nonblank("customer name"))
     address: str = ""
     phone: str = ""
-    category: CustomerCategory = attrs.field(default=CustomerCategory.RESIDENTIAL,
-                                             converter=CustomerCategory)
+    category: CustomerCategory | AddedCategory = attrs.field(default=CustomerCategory.RESIDENTIAL,
+                                                             converter=customer_category)
     district_code: str | None = None
     id: int | None = None
 

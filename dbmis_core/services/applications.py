@@ -31,7 +31,15 @@ import attrs
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from ..domain import CardStatus, CardType, Customer, CustomerCategory, MeterStatus, RegionLevel
+from ..domain import (
+    CardStatus,
+    CardType,
+    Customer,
+    CustomerCategory,
+    MeterStatus,
+    RegionLevel,
+    customer_category,
+)
 from ..errors import BusinessRuleError, NotFound, ValidationError
 from ..money import to_decimal
 from ..storage.models import (
@@ -45,7 +53,7 @@ from ..storage.models import (
     UtilityRow,
 )
 from .auth import Operator, Perm
-from .registry import add_customer
+from .registry import add_customer, set_meter_status
 
 
 class AppState(enum.StrEnum):
@@ -150,11 +158,7 @@ def _clean_applicant(a: Applicant) -> dict:
         raise ValidationError("applicant name must not be empty")
     if len(name) > 120:
         raise ValidationError("applicant name is longer than 120 characters")
-    try:
-        category = CustomerCategory((a.category or "residential").strip().lower())
-    except ValueError:
-        raise ValidationError(f"unknown category {a.category!r}; categories: "
-                              f"{', '.join(c.value for c in CustomerCategory)}") from None
+    category = customer_category(a.category or "residential")
     amps = None
     if a.requested_amps not in (None, ""):
         amps = to_decimal(a.requested_amps, "requested amps")
@@ -404,7 +408,8 @@ def _install(app, uow, op, row, notes=""):
                                .with_for_update())
     if meter.status != MeterStatus.IN_STORE.value:
         raise BusinessRuleError(f"meter {meter.meter_no} is {meter.status}; assign another meter")
-    meter.status = MeterStatus.INSTALLED.value
+    set_meter_status(uow, meter, MeterStatus.INSTALLED, op.login, "install",
+                     f"application {row.number}")
     _step(uow, op, row, AppState.INSTALLED, notes)
 
 
@@ -470,7 +475,7 @@ def _create_customer(uow, op: Operator, row: ApplicationRow, account_no: str | N
         try:
             with s.begin_nested():
                 c = add_customer(uow, op, Customer(acct, row.applicant_name, row.address, row.phone,
-                                                   CustomerCategory(row.category),
+                                                   row.category,
                                                    district.code if district else None))
         except IntegrityError:
             continue
@@ -550,7 +555,9 @@ def _withdraw(app, op: Operator, number: str, to: AppState, reason: str) -> Appl
             meter = uow.session.scalar(select(MeterRow).where(MeterRow.id == row.meter_id)
                                        .with_for_update())
             if meter.status == MeterStatus.INSTALLED.value and meter.customer_id is None:
-                meter.status = MeterStatus.IN_STORE.value  # taken down, back to the store
+                # taken down, back to the store
+                set_meter_status(uow, meter, MeterStatus.IN_STORE, op.login, "application",
+                                 f"application {row.number} {to.value}")
         _step(uow, op, row, to, reason)
         uow.commit()
         return _to_record(uow, row)

@@ -81,17 +81,22 @@ def folder(app) -> Path:
 
 
 def keep_daily(app) -> int:
+    """The database setting (services/settings.py), else the configuration's backup.keep_daily."""
+    from .settings import value
+
     try:
-        n = int(app.config.section("backup").get("keep_daily", 14))
-    except (TypeError, ValueError):
-        raise ConfigError("backup.keep_daily must be a whole number") from None
-    if n < 1:
-        raise ConfigError("backup.keep_daily must be at least 1")
-    return n
+        return value(app, "backup.keep_daily")
+    except ValidationError as exc:
+        raise ConfigError(f"backup.keep_daily: {exc}") from None
 
 
 def scheduled_time(app) -> time:
-    raw = str(app.config.section("backup").get("time", "02:00"))
+    from .settings import value
+
+    try:
+        raw = value(app, "backup.time")
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return time.fromisoformat(raw)
     except ValueError:

@@ -171,6 +171,11 @@ def write_service_card(app, op: Operator, card_type, target_meter: str | None = 
     op.require(Perm.WRITE_SERVICE_CARDS)
     ctype = service_type(card_type)
     kind = ctype.name.lower()
+    if ctype == CardType.SET:  # levels not given come from the alarm defaults (settings)
+        from .settings import alarm_defaults
+
+        params = {**{k: str(v) for k, v in alarm_defaults(app).items()},
+                  **{k: v for k, v in params.items() if v not in (None, "")}}
     with app.uow() as uow:
         meter = get_meter_row(uow, target_meter) if target_meter else None
         if meter is None and ctype in SINGLE_METER_TYPES:

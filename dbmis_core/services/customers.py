@@ -27,7 +27,7 @@ import attrs
 from sqlalchemy import func, select
 
 from ..cards import CardHeader, VendRecord
-from ..domain import CardStatus, CardType, CreditUnit, CustomerCategory, MeterStatus, VendState
+from ..domain import CardStatus, CardType, CreditUnit, MeterStatus, VendState, customer_category
 from ..errors import BusinessRuleError, CardError, NotFound, ValidationError
 from ..money import CENT, money, to_decimal
 from ..storage.models import (
@@ -51,7 +51,7 @@ from .auth import Operator, Perm
 from .cards import connected, ensure_user_card, utility_numeric_code
 from .cash import record_cash
 from .debts import add_debt_row
-from .registry import current_meter, get_customer_row, get_meter_row
+from .registry import current_meter, get_customer_row, get_meter_row, set_meter_status
 
 CLOSED = "closed"
 CAPACITY_MODES = ("none", "trip", "alarm")
@@ -180,11 +180,7 @@ def change_customer(app, op: Operator, account_no: str, *, name: str | None = No
     if details:
         planned.append(("details", details))
     if category is not None:
-        try:
-            planned.append(("category", {"category": CustomerCategory(category.strip()).value}))
-        except ValueError:
-            raise ValidationError(f"unknown category {category!r}; categories: "
-                                  f"{', '.join(c.value for c in CustomerCategory)}") from None
+        planned.append(("category", {"category": customer_category(category).value}))
     if tariff is not None:
         t = tariff.strip()
         if t in ("", "default"):
@@ -217,6 +213,10 @@ def change_customer(app, op: Operator, account_no: str, *, name: str | None = No
                               "capacity")
     with app.uow() as uow:
         c = _active_customer(uow, account_no)
+        if category is not None:
+            from .codes import check_category
+
+            check_category(uow, category)
         done = []
         for kind, values in planned:
             before = {k: _plain(getattr(c, k)) for k in values}
@@ -394,9 +394,11 @@ def replace_meter(app, op: Operator, account_no: str, new_meter_no: str, fee=Non
         fmt.personalise(conn, header)
         for card in old_cards:
             card.status = CardStatus.REPLACED.value
-        old.status = MeterStatus.REMOVED.value
+        set_meter_status(uow, old, MeterStatus.REMOVED, op.login, "replace",
+                         f"replaced by {new.meter_no} at {c.account_no}")
         new.customer = c
-        new.status = MeterStatus.INSTALLED.value
+        set_meter_status(uow, new, MeterStatus.INSTALLED, op.login, "replace",
+                         f"replaces {old.meter_no} at {c.account_no}")
         card = CardRow(uid=uid, card_type=int(CardType.USER), status=CardStatus.ACTIVE.value,
                        meter=new, customer=c, key_version=header.key_version, issued_by=op.login)
         s.add(card)
@@ -471,7 +473,8 @@ def close_account(app, op: Operator, account_no: str, refund: bool = False,
             before = {"status": c.status, "meter_no": meter.meter_no if meter else None,
                       "cards": [card.uid for card in cards]}
             if meter is not None:
-                meter.status = MeterStatus.REMOVED.value
+                set_meter_status(uow, meter, MeterStatus.REMOVED, op.login, "closure",
+                                 f"account {c.account_no} closed")
             c.status, c.closed_at = CLOSED, now()
             _change(uow, op, c, "closure", before,
                     {"status": CLOSED, "remaining": str(rem.total), "value": str(value),

@@ -64,7 +64,10 @@ def check_share(value, what: str = "debt share") -> Decimal:
 
 
 def default_share(app) -> Decimal:
-    return check_share(app.config.data["sales"].get("debt_share", "0"), "sales.debt_share")
+    """The database setting, else the configuration's sales.debt_share (services/settings.py)."""
+    from .settings import sales
+
+    return sales(app).debt_share
 
 
 def _debt(row: DebtRow, account_no: str) -> Debt:

@@ -8,7 +8,6 @@ from sqlalchemy import or_, select
 from ..domain import (
     LEVEL_PARENT,
     Customer,
-    CustomerCategory,
     Meter,
     MeterModel,
     MeterStatus,
@@ -16,7 +15,7 @@ from ..domain import (
     RegionLevel,
 )
 from ..errors import NotFound, ValidationError
-from ..storage.models import CustomerRow, MeterModelRow, MeterRow, RegionRow
+from ..storage.models import CustomerRow, MeterEventRow, MeterModelRow, MeterRow, RegionRow
 from .auth import Operator, Perm
 
 
@@ -57,7 +56,12 @@ def add_customer(uow, op: Operator, customer: Customer) -> Customer:
         d = s.scalar(select(RegionRow).where(RegionRow.code == customer.district_code))
         if d is None or d.level != RegionLevel.DISTRICT:
             raise ValidationError(f"{customer.district_code!r} is not a transformer district")
+        if not d.active:
+            raise ValidationError(f"transformer district {d.code} is deactivated")
         district_id = d.id
+    from .codes import check_category
+
+    check_category(uow, customer.category)
     row = CustomerRow(account_no=customer.account_no, name=customer.name.strip(),
                       address=customer.address, phone=customer.phone,
                       category=customer.category.value, district_id=district_id)
@@ -68,7 +72,7 @@ def add_customer(uow, op: Operator, customer: Customer) -> Customer:
 
 def customer_from_row(row: CustomerRow) -> Customer:
     return Customer(account_no=row.account_no, name=row.name, address=row.address, phone=row.phone,
-                    category=CustomerCategory(row.category),
+                    category=row.category,
                     district_code=row.district.code if row.district else None, id=row.id)
 
 
@@ -103,7 +107,24 @@ def add_meter(uow, op: Operator, meter: Meter) -> Meter:
     row = MeterRow(meter_no=meter.meter_no, model=model, status=MeterStatus.IN_STORE.value)
     s.add(row)
     s.flush()
+    log_meter_event(uow, row, None, op.login, "add")
     return meter_from_row(row)
+
+
+def log_meter_event(uow, meter: MeterRow, before: str | None, operator: str, kind: str,
+                    note: str = "") -> None:
+    """Keep a step of the meter's history (meter_events): it moved from ``before`` to its
+    current status."""
+    uow.session.add(MeterEventRow(meter_id=meter.id, from_status=before, to_status=meter.status,
+                                  kind=kind, operator=operator, note=note))
+
+
+def set_meter_status(uow, meter: MeterRow, status: MeterStatus, operator: str, kind: str,
+                     note: str = "") -> None:
+    """Move a meter to ``status`` and record the step in its history."""
+    before = meter.status
+    meter.status = MeterStatus(status).value
+    log_meter_event(uow, meter, before, operator, kind, note)
 
 
 def meter_from_row(row: MeterRow) -> Meter:
@@ -129,7 +150,8 @@ def install_meter(uow, op: Operator, meter_no: str, account_no: str) -> Meter:
     if current_meter(uow, customer) is not None:
         raise ValidationError(f"customer {account_no} already has an installed meter")
     meter.customer = customer
-    meter.status = MeterStatus.INSTALLED.value
+    set_meter_status(uow, meter, MeterStatus.INSTALLED, op.login, "install",
+                     f"customer {customer.account_no}")
     uow.session.flush()
     return meter_from_row(meter)
 

@@ -37,7 +37,7 @@ from ..storage.models import (
     UtilityRow,
     VendRow,
 )
-from . import debts
+from . import debts, settings
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
 from .inspections import add_notice
@@ -79,8 +79,8 @@ def quote(app, op: Operator, account_no: str, amount) -> Quote:
 
 def _check_amount(app, amount) -> Decimal:
     amt = money(amount)
-    sales = app.config.data["sales"]
-    lo, hi = money(sales["min_amount"], "minimum purchase"), money(sales["max_amount"], "maximum")
+    limits = settings.sales(app)
+    lo, hi = limits.min_amount, limits.max_amount
     if amt < lo:
         raise ValidationError(f"the smallest purchase is {lo}; got {amt}")
     if amt > hi:
@@ -280,7 +280,7 @@ def _unloaded_credit(uow, meter_id: int, loaded_seq: int) -> Decimal:
 
 def _hoarding_refusal(app, uow, ctx, image: CardImage, credit: Decimal, unit: CreditUnit) -> str | None:
     """Remaining credit + credit not yet loaded + this sale must stay within sales.hoarding_limit."""
-    limit = Decimal(str(app.config.data["sales"].get("hoarding_limit", "0")))
+    limit = settings.sales(app).hoarding_limit
     if limit <= 0:
         return None
     ret = image.returned
@@ -340,7 +340,7 @@ def _assess(app, uow, ctx, image: CardImage, amt: Decimal, account_no: str) -> _
     if card_seq < ctx.last_sequence:
         refusal = (f"card holds sequence {card_seq} but the database is at "
                    f"{ctx.last_sequence}; the card is out of date")
-    elif image.unloaded and app.config.data["sales"]["refuse_unloaded"]:
+    elif image.unloaded and settings.sales(app).refuse_unloaded:
         refusal = (f"the previous purchase (sequence {card_seq}) has not been loaded into the "
                    "meter; the customer must insert the card in the meter first")
     if refusal:

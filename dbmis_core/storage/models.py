@@ -92,6 +92,8 @@ class RegionRow(Base):
     level: Mapped[str] = mapped_column(String(16))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"))
     parent: Mapped["RegionRow | None"] = relationship(remote_side=[id])
+    # deactivated entries stay for history; new customers cannot be put in them (services/codes.py)
+    active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
 
 
 class OperatorRow(Base):
@@ -186,6 +188,8 @@ class MeterModelRow(Base):
     phases: Mapped[int]
     rated_amps: Mapped[Decimal] = mapped_column(Numeric(8, 2))
     credit_unit: Mapped[int] = mapped_column(default=0)
+    # a manufacturers.code (a code, not a key, so the column was added without rebuilding the table)
+    manufacturer_code: Mapped[str | None] = mapped_column(String(32))
 
 
 class MeterRow(Base):
@@ -577,6 +581,85 @@ class MasterMeterReadingRow(Base):
     entered_by: Mapped[str] = mapped_column(String(32))
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- settings and maintenance data (issue 5) ----------------------------------------------------
+
+
+class SettingRow(Base):
+    """A system parameter set in the database; ``value`` None means "back to the default" (the
+    TOML configuration, then the built-in default). See dbmis_core/services/settings.py."""
+
+    __tablename__ = "settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(48), unique=True)
+    value: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+
+
+class SettingsVersionRow(Base):
+    """One row counting settings changes: a process re-reads its cached settings when it moves."""
+
+    __tablename__ = "settings_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+
+
+class CustomerCategoryRow(Base):
+    """A customer category added beyond the built-in ones (domain.CustomerCategory)."""
+
+    __tablename__ = "customer_categories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class ManufacturerRow(Base):
+    __tablename__ = "manufacturers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    country: Mapped[str] = mapped_column(String(60), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class PaymentMethodRow(Base):
+    __tablename__ = "payment_methods"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class MeterEventRow(Base):
+    """A meter's status change: the meter store's history (added, installed, removed, tested...)."""
+
+    __tablename__ = "meter_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))  # add, import, install, replace, status, ...
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    operator: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class PersonnelRow(Base):
+    """A member of staff (an inspector, a fitter), who may or may not log in as an operator."""
+
+    __tablename__ = "personnel"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_no: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(80), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    operator_login: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
 
 
 # Made by migration 0008 in SQL that SQLAlchemy tables cannot describe: the SQLite FTS5 trigram

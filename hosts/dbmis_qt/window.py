@@ -117,7 +117,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         QApplication.instance().focusChanged.connect(self._focus_changed)
-        minutes = float(app.config.section("security").get("idle_lock_minutes", 10) or 0)
+        from dbmis_core.services import settings
+
+        minutes = float(settings.value(app, "security.idle_lock_minutes"))
         self.idle = IdleWatcher(minutes, self)
         self.idle.idle.connect(self.lock)
         self.idle.start()
