@@ -29,6 +29,16 @@ def utility_numeric_code(uow) -> int:
     return u.numeric_code if u else 1
 
 
+def meter_key_version(app, meter) -> int:
+    """The key version of ``meter`` (a MeterRow): fixed by its first card, the current version then.
+
+    A meter cannot learn a new key from a card, so after a key rotation the cards of an installed
+    meter keep using the version it was keyed with; new meters get the new version."""
+    if meter.key_version is None:
+        meter.key_version = app.keys.current_version
+    return meter.key_version
+
+
 def issue_user_card(app, op: Operator, account_no: str) -> str:
     """Personalise the blank card in the reader for the customer's meter; returns its UID."""
     op.require(Perm.ISSUE_CARD)
@@ -44,7 +54,7 @@ def issue_user_card(app, op: Operator, account_no: str) -> str:
             raise BusinessRuleError(f"customer {account_no} already has active card {active.uid}; "
                                     "a lost card is reissued, not issued again")
         header = CardHeader(CardType.USER, utility_numeric_code(uow), meter.meter_no,
-                            customer.account_no, app.keys.current_version)
+                            customer.account_no, meter_key_version(app, meter))
         with connected(app) as conn:
             uid = app.card_format.read_uid(conn)
             if uow.session.scalar(select(CardRow).where(CardRow.uid == uid)):

@@ -45,7 +45,7 @@ from ..storage.models import (
     ServiceCardRow,
 )
 from .auth import Operator, Perm
-from .cards import connected, describe, utility_numeric_code
+from .cards import connected, describe, meter_key_version, utility_numeric_code
 from .registry import get_meter_row
 from .vending import store_return
 
@@ -183,7 +183,8 @@ def write_service_card(app, op: Operator, card_type, target_meter: str | None = 
         command, logged = _command(uow, op, ctype, params)
         account = meter.customer.account_no if meter is not None and meter.customer else "0000"
         header = CardHeader(ctype, utility_numeric_code(uow), meter.meter_no if meter else ANY_METER,
-                            account, app.keys.current_version)
+                            account, meter_key_version(app, meter) if meter
+                            else app.keys.current_version)
         issued = datetime.now(UTC).replace(microsecond=0)
         targets: list[str] | str = [meter.meter_no] if meter else "any"
         with connected(app) as conn:

@@ -48,7 +48,7 @@ from ..storage.models import (
 )
 from . import vending
 from .auth import Operator, Perm
-from .cards import connected, ensure_user_card, utility_numeric_code
+from .cards import connected, ensure_user_card, meter_key_version, utility_numeric_code
 from .cash import record_cash
 from .debts import add_debt_row
 from .registry import current_meter, get_customer_row, get_meter_row, set_meter_status
@@ -390,7 +390,7 @@ def replace_meter(app, op: Operator, account_no: str, new_meter_no: str, fee=Non
             raise ValidationError(f"card {uid} is already registered; insert a blank card for the "
                                   "new meter")
         header = CardHeader(CardType.USER, utility_numeric_code(uow), new.meter_no, c.account_no,
-                            app.keys.current_version)
+                            meter_key_version(app, new))
         fmt.personalise(conn, header)
         for card in old_cards:
             card.status = CardStatus.REPLACED.value

@@ -32,7 +32,7 @@ from ..errors import BusinessRuleError, CardError, CardFormatError, ValidationEr
 from ..money import money
 from ..storage.models import CardRow, CustomerRow, MeterRow, ReissueRow, VendRow
 from .auth import Operator, Perm
-from .cards import connected, utility_numeric_code
+from .cards import connected, meter_key_version, utility_numeric_code
 from .cash import record_cash
 from .registry import current_meter, get_customer_row
 
@@ -80,7 +80,7 @@ def last_record(uow, meter: MeterRow, account_no: str) -> VendRecord | None:
 
 def _header(app, uow, meter: MeterRow, customer: CustomerRow) -> CardHeader:
     return CardHeader(CardType.REPLACEMENT, utility_numeric_code(uow), meter.meter_no,
-                      customer.account_no, app.keys.current_version)
+                      customer.account_no, meter_key_version(app, meter))
 
 
 def _old_card(uow, customer: CustomerRow, meter: MeterRow) -> CardRow:

@@ -203,6 +203,9 @@ class MeterRow(Base):
     customer: Mapped[CustomerRow | None] = relationship()
     last_sequence: Mapped[int] = mapped_column(default=0)
     parameter_version: Mapped[int | None]  # last set-card version the meter is known to hold
+    # card key version the meter was keyed with: set when its first card is issued, then every card
+    # of the meter uses it, so a key rotation never strands an installed meter
+    key_version: Mapped[int | None]
 
 
 class CardRow(Base):

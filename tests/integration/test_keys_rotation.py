@@ -134,3 +134,24 @@ def test_backups_carry_the_key_only_encrypted_and_restore_decrypts_it(demo, admi
     assert KeyStore.load(keyfile).to_json() == KeyStore.decrypt(enc.read_bytes(), PASSPHRASE).to_json()
     assert KeyStore.load(keyfile).to_json() == original.decode()
     assert file_modes(keyfile) == (0o600, 0o700)
+
+
+def test_after_rotation_an_installed_meter_keeps_its_key_version(demo, admin):
+    """A meter cannot learn a new key from a card: its replacement card after a rotation uses the
+    version the meter was keyed with, and loads; a meter whose first card comes later gets v2."""
+    from dbmis_core.services import reissue
+
+    demo.reader.new_card()
+    cards.issue_user_card(demo, admin, "100001")
+    vending.vend(demo, admin, "100001", "20.00")
+    assert demo.keys.rotate(demo.config.master_secret_file) == 2
+    demo.reader.new_card()
+    reissue.reissue_card(demo, admin, "100001", reason="lost")
+    report = cards.read_card(demo, admin)
+    assert report.image.header.key_version == 1
+    sim = _meter(demo, "000020240001", 1)
+    with demo.reader.connect() as conn:
+        assert sim.insert(conn, demo.card_format).applied == Decimal(report.image.vend.credit)
+    demo.reader.new_card()
+    cards.issue_user_card(demo, admin, "100003")
+    assert cards.read_card(demo, admin).image.header.key_version == 2
