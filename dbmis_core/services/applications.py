@@ -311,6 +311,10 @@ def _step(uow, op: Operator, row: ApplicationRow, to: AppState, notes: str = "")
     uow.session.add(ApplicationStepRow(application_id=row.id, state=to.value, operator=op.login,
                                        at=at, notes=(notes or "").strip()))
     uow.session.flush()
+    from . import audit
+
+    audit.record(uow, op, "application.step", f"application {row.number}",
+                 {"state": to.value, "notes": (notes or "").strip()})
 
 
 def _expect(row: ApplicationRow, action: str) -> None:
@@ -333,6 +337,11 @@ def _create(app, uow, op: Operator, applicant: Applicant, settings: BatchSetting
     uow.session.add(ApplicationStepRow(application_id=row.id, state=AppState.RECEIVED.value,
                                        operator=op.login, at=at, notes=(notes or "").strip()))
     uow.session.flush()
+    from . import audit
+
+    audit.record(uow, op, "application.step", f"application {row.number}",
+                 {"state": AppState.RECEIVED.value, "applicant": row.applicant_name,
+                  "notes": (notes or "").strip()})
     return row
 
 

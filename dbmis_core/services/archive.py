@@ -36,6 +36,7 @@ from ..storage.models import (
     ServiceCardRow,
     VendRow,
 )
+from . import audit
 from .auth import Operator, Perm
 
 # parents first: the order rows go back into the main database (and the reverse of deletion)
@@ -218,6 +219,9 @@ def run(app, op: Operator, older_than_years: int | None = None,
             with app.engine.begin() as main, _TriggersLifted(main):
                 for model in reversed(MOVED):
                     _delete(main, model.__table__, sorted(plan[model]))
+                audit.record(main, op, "archive", f"before {cutoff.isoformat()}",
+                             {"moved": moved, "kept": list(kept)},
+                             station=app.config.station_code)
         except BaseException:
             with arch.begin() as dst:
                 for model in reversed(MOVED):
@@ -251,6 +255,8 @@ def unarchive(app, op: Operator) -> ArchiveResult:
                         select(amd.tables[model.__tablename__])
                         .where(amd.tables[model.__tablename__].c.id.in_(chunk))).mappings()]
                     main.execute(insert(table), rows)
+            audit.record(main, op, "archive.restore", "archive", {"moved": moved},
+                         station=app.config.station_code)
             src.rollback()
         with arch.begin() as dst:
             for model in reversed(MOVED):

@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import Enum
 
 import attrs
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from ..errors import BusinessRuleError, ValidationError
 from ..storage.models import AuditRow, StationRow
@@ -32,6 +32,8 @@ _BUMP = (update(StationRow).where(StationRow.code == bindparam("station_code"))
 _SET_HEAD = (update(StationRow).where(StationRow.code == bindparam("station_code"))
              .values(audit_head=bindparam("head")))
 _INSERT = insert(AuditRow)
+_REGISTER = text("INSERT INTO stations (code, name, next_receipt, audit_seq, audit_head) "
+                 "VALUES (:code, :code, 1, 0, '') ON CONFLICT (code) DO NOTHING")
 
 
 def _plain(value):
@@ -80,13 +82,18 @@ def _login(op) -> str:
     return op if isinstance(op, str) else op.login
 
 
+def _connection(uow) -> Connection:
+    """The caller's transaction: a unit of work, or a bare Connection (archive.py)."""
+    return uow if isinstance(uow, Connection) else uow.session.connection()
+
+
 def _station_of(uow, station: str | None) -> str:
     if station:
         return station
     station = getattr(uow, "station", None)
     if station:
         return station
-    code = uow.session.scalar(select(StationRow.code).order_by(StationRow.id).limit(1))
+    code = _connection(uow).scalar(select(StationRow.code).order_by(StationRow.id).limit(1))
     if code is None:
         raise BusinessRuleError("no sales station is registered; run 'dbmis init'")
     return code
@@ -101,7 +108,7 @@ def append(uow, station: str, seq: int, prev_hash: str, op, kind: str, subject: 
     login = _login(op)
     subject = str(subject or "")
     h = chain_hash(prev_hash, station, seq, at, login, kind, subject, plain)
-    uow.session.connection().execute(_INSERT, dict(
+    _connection(uow).execute(_INSERT, dict(
         station=station, seq=seq, at=at, operator=login, kind=kind, subject=subject,
         details=plain, prev_hash=prev_hash, hash=h))
     return h
@@ -109,16 +116,17 @@ def append(uow, station: str, seq: int, prev_hash: str, op, kind: str, subject: 
 
 def record(uow, op, kind: str, subject: str, details: dict | None = None, *,
            station: str | None = None) -> None:
-    """Append one audit record in the caller's transaction (it commits or rolls back with the
-    change it describes). ``op`` is the Operator (or a login, or None for the system itself);
+    """Append one audit record in the caller's transaction (a unit of work or a Connection; it
+    commits or rolls back with the change it describes). ``op`` is the Operator (or a login, or None for the system itself);
     ``details`` is JSON-able, with "before"/"after" where something changed; never a password."""
     if not kind:
         raise ValidationError("an audit record needs a kind")
     code = _station_of(uow, station)
-    conn = uow.session.connection()
+    conn = _connection(uow)
     row = conn.execute(_BUMP, {"station_code": code}).first()
-    if row is None:
-        raise BusinessRuleError(f"station {code} is not registered; run 'dbmis init'")
+    if row is None:  # a station configured but never registered starts its chain now
+        conn.execute(_REGISTER, {"code": code})
+        row = conn.execute(_BUMP, {"station_code": code}).first()
     head = append(uow, code, row.audit_seq, row.audit_head or GENESIS, op, kind, subject, details)
     conn.execute(_SET_HEAD, {"station_code": code, "head": head})
 

@@ -135,6 +135,10 @@ def record_event(uow, login: str, kind: str, by_login: str | None = None, detail
                  station: str = "") -> None:
     uow.session.add(OperatorEventRow(login=login, kind=kind, by_login=by_login, detail=detail,
                                      station=station))
+    from . import audit  # every operator event is also an audit record (never a password)
+
+    audit.record(uow, by_login, f"operator.{kind}", f"operator {login}", {"detail": detail},
+                 station=station or None)
 
 
 def hash_password(password: str) -> str:

@@ -534,6 +534,13 @@ def restore(app, op: Operator, name: str, confirm: bool = False,
         app.__dict__.pop("keys", None)
         app.__dict__.pop("card_format", None)
         restored_keys = merged.versions
+    from . import audit  # in the restored database: its chain goes on from the backup's
+
+    with app.uow() as uow:
+        audit.record(uow, op, "backup.restore", f"backup {path.name}",
+                     {"safety_backup": safety.file, "created_at": info.created_at,
+                      "key_versions_merged": list(restored_keys)})
+        uow.commit()
     return RestoreResult(path.name, safety.file, restored_keys)
 
 
@@ -568,7 +575,15 @@ def key_status(app, op: Operator) -> dict:
 def rotate_key(app, op: Operator) -> int:
     """Make a new card key version current; cards issued from now on carry it."""
     op.require(Perm.MANAGE_KEYS)
-    return app.keys.rotate(app.config.master_secret_file)
+    before = app.keys.current_version
+    version = app.keys.rotate(app.config.master_secret_file)
+    from . import audit
+
+    with app.uow() as uow:
+        audit.record(uow, op, "key.rotate", "card master secret",
+                     {"before": before, "after": version})
+        uow.commit()
+    return version
 
 
 def export_key(app, op: Operator, target: Path, secret: str | None = None) -> Path:
@@ -584,4 +599,9 @@ def export_key(app, op: Operator, target: Path, secret: str | None = None) -> Pa
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(blob)
+    from . import audit
+
+    with app.uow() as uow:
+        audit.record(uow, op, "key.export", "card master secret", {"file": str(target)})
+        uow.commit()
     return target

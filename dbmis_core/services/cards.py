@@ -63,6 +63,10 @@ def issue_user_card(app, op: Operator, account_no: str) -> str:
         uow.session.add(CardRow(uid=uid, card_type=int(CardType.USER), status=CardStatus.ACTIVE.value,
                                 meter=meter, customer=customer, key_version=header.key_version,
                                 issued_by=op.login))
+        from . import audit
+
+        audit.record(uow, op, "card.issue", f"account {customer.account_no}",
+                     {"card": uid, "meter": meter.meter_no, "key_version": header.key_version})
         uow.commit()
     return uid
 

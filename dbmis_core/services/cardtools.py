@@ -202,6 +202,10 @@ def write_service_card(app, op: Operator, card_type, target_meter: str | None = 
             except IntegrityError:
                 raise BusinessRuleError("another station wrote a service card at the same moment; "
                                         "try again") from None
+            from . import audit
+
+            audit.record(uow, op, "card.service", f"card {uid}",
+                         {"type": kind, "targets": targets, "parameters": logged})
             app.card_format.write_service(conn, header, command, issued)
         uow.commit()
     return ServiceCardWritten(uid, ctype, targets, logged, issued)

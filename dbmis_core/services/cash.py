@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..money import money
-from ..storage.models import CashEntryRow
+from ..storage.models import CashEntryRow, CustomerRow
 from .auth import Operator
 
 KINDS = ("reissue_fee", "refund", "closure_refund", "transfer_out", "transfer_in", "debt_payment",
@@ -33,4 +33,11 @@ def record_cash(uow, op: Operator, station: str, kind: str, amount: Decimal,
                        note=note)
     uow.session.add(row)
     uow.session.flush()
+    from . import audit
+
+    account = (uow.session.get(CustomerRow, customer_id).account_no
+               if customer_id is not None else None)
+    audit.record(uow, op, "cash", f"account {account}" if account else f"receipt {row.receipt_no}",
+                 {"kind": kind, "amount": amt, "receipt": row.receipt_no, "vend_id": vend_id,
+                  "note": note}, station=station)
     return row

@@ -143,6 +143,10 @@ def _change(uow, op: Operator, customer: CustomerRow, kind: str, before: dict, a
                             operator=op.login, at=now(), note=note)
     uow.session.add(row)
     uow.session.flush()
+    from . import audit
+
+    audit.record(uow, op, "customer.change", f"account {customer.account_no}",
+                 {"change": kind, "before": before, "after": after, "note": note})
     return row
 
 

@@ -189,6 +189,12 @@ def close(app, op: Operator, counted, note: str = "", operator: str | None = Non
                 if n != len(ids):
                     raise BusinessRuleError("the till changed while it was being closed (another "
                                             "closing?); look at the summary and try again")
+        from . import audit
+
+        audit.record(uow, op, "dayclose", f"operator {target}",
+                     {"closing_id": row.id, "business_day": row.business_day,
+                      "sales": row.sales_count, "expected": row.expected, "counted": amount,
+                      "discrepancy": row.discrepancy, "note": row.note}, station=station)
         uow.commit()
         return row
 

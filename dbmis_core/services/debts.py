@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from ..errors import BusinessRuleError, NotFound, ValidationError
 from ..money import CENT, money, to_decimal
-from ..storage.models import DebtPaymentRow, DebtRow
+from ..storage.models import CustomerRow, DebtPaymentRow, DebtRow
 from .auth import Operator, Perm
 from .cash import record_cash
 from .registry import get_customer_row
@@ -102,6 +102,11 @@ def add_debt_row(uow, op: Operator, customer_id: int, reason: str, amount: Decim
                   share=share, created_by=op.login, created_at=now())
     uow.session.add(row)
     uow.session.flush()
+    from . import audit
+
+    account = uow.session.get(CustomerRow, customer_id).account_no
+    audit.record(uow, op, "debt.add", f"account {account}",
+                 {"debt_id": row.id, "reason": reason, "amount": amount, "share": share})
     return row
 
 

@@ -67,6 +67,11 @@ def add_customer(uow, op: Operator, customer: Customer) -> Customer:
                       category=customer.category.value, district_id=district_id)
     s.add(row)
     s.flush()
+    from . import audit
+
+    audit.record(uow, op, "customer.add", f"account {row.account_no}",
+                 {"name": row.name, "address": row.address, "phone": row.phone,
+                  "category": row.category, "district": customer.district_code})
     return customer_from_row(row)
 
 
@@ -153,6 +158,10 @@ def install_meter(uow, op: Operator, meter_no: str, account_no: str) -> Meter:
     set_meter_status(uow, meter, MeterStatus.INSTALLED, op.login, "install",
                      f"customer {customer.account_no}")
     uow.session.flush()
+    from . import audit
+
+    audit.record(uow, op, "meter.install", f"meter {meter.meter_no}",
+                 {"account": customer.account_no})
     return meter_from_row(meter)
 
 

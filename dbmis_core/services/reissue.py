@@ -161,6 +161,12 @@ def reissue_card(app, op: Operator, account_no: str, fee=None, reason: str = "")
             old.status = CardStatus.LOST.value
             s.flush()
             rid = row.id
+            from . import audit
+
+            audit.record(uow, op, "reissue.request", f"account {customer.account_no}",
+                         {"reissue_id": rid, "old_card": old.uid, "new_card": uid,
+                          "fee": fee_amt, "reason": row.reason,
+                          "card_status": {"before": "active", "after": CardStatus.LOST.value}})
             uow.commit()
         crashpoint("reissue.pending")
         try:
@@ -205,6 +211,7 @@ def _settle(app, uow, row: ReissueRow, image: CardImage | None) -> str | None:
         row.note = ("card did not receive the replacement" if image is None
                     else "card does not hold the expected replacement record")
         s.flush()
+        _audit_outcome(uow, row, customer, old)
         return None
     s.add(CardRow(uid=row.new_uid, card_type=int(CardType.REPLACEMENT),
                   status=CardStatus.ACTIVE.value, meter_id=meter.id, customer_id=customer.id,
@@ -217,7 +224,18 @@ def _settle(app, uow, row: ReissueRow, image: CardImage | None) -> str | None:
                               customer_id=customer.id,
                               note=f"reissue {row.id}: card {old.uid} -> {row.new_uid}").receipt_no
     s.flush()
+    _audit_outcome(uow, row, customer, old, receipt)
     return receipt
+
+
+def _audit_outcome(uow, row: ReissueRow, customer: CustomerRow, old: CardRow,
+                   receipt: str | None = None) -> None:
+    from . import audit
+
+    audit.record(uow, row.operator, "reissue", f"account {customer.account_no}",
+                 {"reissue_id": row.id, "state": row.state, "note": row.note, "old_card": old.uid,
+                  "new_card": row.new_uid, "fee": row.fee if receipt else "0.00",
+                  "fee_receipt": receipt}, station=row.station)
 
 
 def _settle_pending(app, conn, uid: str, quiet: bool = False) -> ReissueResult | None:

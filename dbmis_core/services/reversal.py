@@ -28,7 +28,7 @@ from ..crashpoints import crashpoint
 from ..domain import VendState
 from ..errors import BusinessRuleError, CardError, NotFound, PermissionDenied, ValidationError
 from ..storage.models import CardRow, MeterReturnRow, MeterRow, ReversalRow, VendRow
-from . import debts
+from . import audit, debts
 from .auth import Operator, Perm
 from .cards import connected, ensure_user_card
 from .cash import record_cash
@@ -150,6 +150,9 @@ def reverse_sale(app, op: Operator, vend_id: int, reason: str,
             s.add(row)
             s.flush()
             rid, seq = row.id, v.sequence
+            audit.record(uow, op, "reversal.request", v.receipt_no or f"sale {v.id}",
+                         {"reversal_id": rid, "vend_id": v.id, "refund": v.amount,
+                          "reason": reason, "approved_by": approver.login})
             uow.commit()
         crashpoint("reversal.pending")
         try:
@@ -203,6 +206,7 @@ def settle(uow, row: ReversalRow, image: CardImage) -> str | None:
         row.note = (f"the card still holds sequence {held}" if held == v.sequence
                     else f"a later sale (sequence {held}) is on the card")
         s.flush()
+        _audit_outcome(uow, row, v)
         return None
     released = s.execute(update(MeterRow).where(MeterRow.id == v.meter_id,
                                                 MeterRow.last_sequence == v.sequence)
@@ -211,6 +215,7 @@ def settle(uow, row: ReversalRow, image: CardImage) -> str | None:
         row.state = FAILED
         row.note = "the meter's sequence moved on meanwhile; inspect the meter's sales"
         s.flush()
+        _audit_outcome(uow, row, v)
         return None
     v.state = VendState.REVERSED.value
     debts.undo_for_vend(uow, v.id)  # what the sale paid towards debts is owed again
@@ -221,7 +226,16 @@ def settle(uow, row: ReversalRow, image: CardImage) -> str | None:
                           customer_id=v.customer_id, vend_id=v.id,
                           note=f"reversal {row.id} of sale {v.receipt_no or v.id}").receipt_no
     s.flush()
+    _audit_outcome(uow, row, v, receipt)
     return receipt
+
+
+def _audit_outcome(uow, row: ReversalRow, v: VendRow, receipt: str | None = None) -> None:
+    audit.record(uow, row.operator, "reversal", v.receipt_no or f"sale {v.id}",
+                 {"reversal_id": row.id, "vend_id": v.id, "state": row.state, "note": row.note,
+                  "refund": row.refund if row.state == COMPLETED else "0.00",
+                  "refund_receipt": receipt, "approved_by": row.approved_by},
+                 station=row.station)
 
 
 def settle_reversals(uow, image: CardImage) -> list[tuple[int, str]]:

@@ -208,7 +208,14 @@ def add_version(app, op: Operator, tariff_name: str, settings: Mapping,
                                     "versions are never changed — add one from another time")
         row = TariffVersionRow(tariff=tariff_name, effective_from=start, settings=safe,
                                note=note.strip(), created_by=op.login, created_at=t)
+        previous = version_in_force(uow, tariff_name, start)
         s.add(row)
+        s.flush()
+        from . import audit
+
+        audit.record(uow, op, "tariff.version", f"tariff {tariff_name}",
+                     {"version_id": row.id, "effective_from": start, "note": row.note,
+                      "before": dict(previous.settings) if previous else None, "after": safe})
         uow.commit()
         return TariffVersion(row.id, row.tariff, row.effective_from, dict(row.settings), row.note,
                              row.created_by, row.created_at,

@@ -37,7 +37,7 @@ from ..storage.models import (
     UtilityRow,
     VendRow,
 )
-from . import debts, settings
+from . import audit, debts, settings
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
 from .inspections import add_notice
@@ -148,6 +148,17 @@ _NEXT_RECEIPT = (update(StationRow).where(StationRow.code == bindparam("station_
                  .returning(StationRow.next_receipt))
 
 
+# a sale's PENDING transaction numbers its receipt and its audit record in one statement on the
+# station row (which it then holds locked until commit)
+_NEXT_RECEIPT_AUDIT = (update(StationRow).where(StationRow.code == bindparam("station_code"))
+                       .values(next_receipt=StationRow.next_receipt + 1,
+                               audit_seq=StationRow.audit_seq + 1)
+                       .returning(StationRow.next_receipt, StationRow.audit_seq,
+                                  StationRow.audit_head))
+_SET_AUDIT_HEAD = (update(StationRow).where(StationRow.code == bindparam("station_code"))
+                   .values(audit_head=bindparam("head")))
+
+
 def _next_receipt(uow, station_code: str) -> str:
     n = uow.session.connection().execute(_NEXT_RECEIPT,
                                          {"station_code": station_code}).scalar_one_or_none()
@@ -189,6 +200,7 @@ def reconcile_with_card(uow, image: CardImage) -> list[tuple[int, str]]:
     for v in open_vends:
         if v.state == VendState.WRITTEN.value or _matches(v, image) or loaded >= v.sequence:
             _finish(uow, v)
+            _audit_outcome(uow, v, v.operator)
             done.append((v.id, VendState.COMPLETED.value))
         elif card_seq < v.sequence and v.card.uid == image.uid:
             v.state = VendState.FAILED.value
@@ -196,9 +208,18 @@ def reconcile_with_card(uow, image: CardImage) -> list[tuple[int, str]]:
             v.completed_at = now()
             _release_sequence(uow, v)
             debts.undo_for_vend(uow, v.id)
+            _audit_outcome(uow, v, v.operator)
             done.append((v.id, VendState.FAILED.value))
     uow.session.flush()
     return done
+
+
+def _audit_outcome(uow, v: VendRow, op) -> None:
+    """A sale that did not complete at the counter: failed, or settled later from the card."""
+    audit.record(uow, op, "sale.failed" if v.state == VendState.FAILED.value else "sale.settled",
+                 f"account {v.customer.account_no}",
+                 {"receipt": v.receipt_no, "vend_id": v.id, "state": v.state, "note": v.note,
+                  "amount": v.amount})
 
 
 def _release_sequence(uow, v: VendRow) -> None:
@@ -430,8 +451,21 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                           credit_unit=int(unit), tariff=q.tariff, unit_price=q.unit_price,
                           price_lines=lines, operator=op.login, debt_recovered=recovered,
                           station=station, state=VendState.PENDING.value, issued_at=issued,
-                          created_at=now(), note="", receipt_no=_next_receipt(uow, station))
+                          created_at=now(), note="")
+            numbers = s.connection().execute(_NEXT_RECEIPT_AUDIT,
+                                             {"station_code": station}).one_or_none()
+            if numbers is None:
+                raise BusinessRuleError(f"station {station} is not registered; run 'dbmis init'")
+            values["receipt_no"] = f"{station}-{numbers.next_receipt - 1:08d}"
             vend_id = s.connection().execute(_INSERT_VEND, values).scalar_one()
+            head = audit.append(uow, station, numbers.audit_seq, numbers.audit_head, op, "sale",
+                                f"account {ctx.account_no}",
+                                {"receipt": values["receipt_no"], "vend_id": vend_id,
+                                 "meter": ctx.meter_no, "card": image.uid, "sequence": seq,
+                                 "amount": values["amount"], "energy": q.energy, "credit": credit,
+                                 "tariff": q.tariff, "debt_recovered": recovered,
+                                 "state": VendState.PENDING.value})
+            s.connection().execute(_SET_AUDIT_HEAD, {"station_code": station, "head": head})
             if a.plan:
                 debts.apply_recovery(uow, a.plan, vend_id, values["created_at"])
             uow.commit()
@@ -458,6 +492,7 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
             row.completed_at = now()
             _release_sequence(uow, row)
             debts.undo_for_vend(uow, vend_id)
+            _audit_outcome(uow, row, op)
             uow.commit()
         raise CardError("the card did not keep the vend record (read-back failed); no credit was "
                         "sold, try again")

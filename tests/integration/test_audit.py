@@ -207,3 +207,80 @@ def test_search_filters(app, admin):
     assert audit.search(app, admin, since=future) == []
     assert len(audit.search(app, admin, until=future)) == 4
     assert audit.kinds(app, admin) == ["card.issue", "customer.change", "sale"]
+
+
+def test_every_kind_of_change_leaves_a_record(demo, admin):
+    """A representative operation of each instrumented service, then the records and the chain."""
+    from dbmis_core.services import (
+        applications,
+        backup,
+        cards,
+        cardtools,
+        customers,
+        dayclose,
+        debts,
+        operators,
+        reissue,
+        reversal,
+        tariffs,
+        vending,
+    )
+    from dbmis_core.errors import AuthenticationError
+
+    clerk = demo.login("clerk", "clerk-demo-1")
+    demo.reader.new_card()
+    uid = cards.issue_user_card(demo, admin, "100001")
+    sale = vending.vend(demo, clerk, "100001", "30.00")
+    reversal.reverse_sale(demo, admin, sale.vend_id, "typed wrong")
+    debts.add_debt(demo, admin, "100002", "inspection fee", "5.00")
+    debts.pay_debt(demo, clerk, "100002", "5.00")
+    customers.change_customer(demo, admin, "100003", phone="0700 000 001")
+    operators.add_operator(demo, admin, "newbie", "New Clerk", "clerk", "temp-pass-123")
+    with pytest.raises(AuthenticationError):
+        demo.login("newbie", "wrong-pass-123")
+    operators.reset_password(demo, admin, "newbie", "temp-pass-456")
+    tariffs.add_version(demo, admin, "flat", {"residential": "0.6000"},
+                        datetime.now(UTC) + timedelta(days=1))
+    dayclose.close(demo, clerk, "5.00")
+    demo.reader.new_card()
+    reissue.reissue_card(demo, admin, "100001", fee="0", reason="lost")
+    applications.new_application(demo, admin, applications.Applicant(
+        "Rosa Park", "5 Elm Street", "555-0199", "residential", "32"))
+    demo.reader.new_card()
+    cardtools.write_service_card(demo, admin, "test")
+    backup.rotate_key(demo, admin)
+
+    expected = [
+        ("card.issue", "admin", "account 100001"),
+        ("sale", "clerk", "account 100001"),
+        ("reversal.request", "admin", sale.receipt_no),
+        ("reversal", "admin", sale.receipt_no),
+        ("cash", "admin", "account 100001"),          # the refund
+        ("debt.add", "admin", "account 100002"),
+        ("cash", "clerk", "account 100002"),          # the debt payment
+        ("customer.change", "admin", "account 100003"),
+        ("operator.created", "admin", "operator newbie"),
+        ("operator.login_failed", "system", "operator newbie"),
+        ("operator.password_reset", "admin", "operator newbie"),
+        ("tariff.version", "admin", "tariff flat"),
+        ("dayclose", "clerk", "operator clerk"),
+        ("reissue.request", "admin", "account 100001"),
+        ("reissue", "admin", "account 100001"),
+        ("application.step", "admin", "application "),
+        ("card.service", "admin", "card "),
+        ("key.rotate", "admin", "card master secret"),
+    ]
+    records = list(reversed(audit.search(demo, admin, limit=10_000)))
+    seen = [(e.kind, e.operator, e.subject) for e in records]
+    for kind, who, subject in expected:
+        assert any(k == kind and o == who and s.startswith(subject) for k, o, s in seen), (
+            kind, who, subject, seen[-30:])
+    sale_rec = next(e for e in records if e.kind == "sale")
+    assert sale_rec.details["receipt"] == sale.receipt_no and sale_rec.details["amount"] == "30.00"
+    assert sale_rec.details["card"] == uid
+    change = next(e for e in records if e.kind == "customer.change")
+    assert change.details["after"] == {"phone": "0700 000 001"} and "phone" in change.details["before"]
+    assert not any("pass" in str(e.details).lower() for e in records
+                   if e.kind.startswith("operator."))
+    res = audit.verify(demo, admin)
+    assert res.ok, res.findings
