@@ -60,5 +60,5 @@ def test_a_forced_password_change_blocks_every_permission(perm):
 
 
 def test_the_auditor_is_read_only():
-    assert ROLES["auditor"] == {Perm.VIEW, Perm.READ_CARD, Perm.VIEW_REPORTS}
+    assert ROLES["auditor"] == {Perm.VIEW, Perm.READ_CARD, Perm.VIEW_REPORTS, Perm.VIEW_AUDIT}
     assert ROLES["administrator"] == set(Perm)
