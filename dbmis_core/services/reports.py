@@ -309,6 +309,9 @@ def run(app, op: Operator, name: str, **filters) -> ReportResult:
         if ignored:
             raise ValidationError(f"report {name} does not filter by {', '.join(sorted(ignored))}; "
                                   f"it takes {', '.join(spec.filters)}")
+    from . import salessummary
+
+    salessummary.refresh(app)
     with read_uow(app) as uow:
         out = spec.data(uow, **attrs.asdict(f, recurse=False))
     data = out if isinstance(out, ReportData) else ReportData(rows=list(out))

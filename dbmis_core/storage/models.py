@@ -233,8 +233,9 @@ class VendRow(Base):
                             postgresql_where=text("state NOT IN ('failed', 'reversed')")),
                       Index("ix_vends_state", "state"),
                       Index("ix_vends_customer_created", "customer_id", "created_at"),
-                      # covers the sales reports: a month's sales read from the index alone
-                      Index("ix_vends_completed_report", "completed_at", "state", "kind",
+                      # covers the sales reports: a month's completed sales read from the index
+                      # alone (equality on state and kind first, then the time range)
+                      Index("ix_vends_completed_report", "state", "kind", "completed_at",
                             "customer_id", "amount", "energy", "debt_recovered"))
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -584,6 +585,51 @@ class MasterMeterReadingRow(Base):
     entered_by: Mapped[str] = mapped_column(String(32))
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class SalesSummaryRow(Base):
+    """Completed sales per month, district and customer category (derived, for the reports).
+
+    Kept up to date incrementally by dbmis_core/services/salessummary.py from the sales and
+    reversals that appeared since the last refresh; ``district_id`` 0 = customer without one."""
+
+    __tablename__ = "sales_summary"
+    __table_args__ = (UniqueConstraint("year", "month", "district_id", "category",
+                                       name="uq_sales_summary_cell"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int]
+    month: Mapped[int]
+    district_id: Mapped[int]
+    category: Mapped[str] = mapped_column(String(32))
+    sales: Mapped[int] = mapped_column(default=0)
+    customers: Mapped[int] = mapped_column(default=0)
+    amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    energy: Mapped[Decimal] = mapped_column(Energy, default=Decimal("0"))
+    debt_recovered: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+
+
+class SalesCustomerMonthRow(Base):
+    """How many completed sales a customer has in a month (derived): counts purchasing customers
+    in ``sales_summary`` exactly as sales come and go."""
+
+    __tablename__ = "sales_customer_month"
+    customer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    sales: Mapped[int] = mapped_column(default=0)
+
+
+class SalesSummaryStateRow(Base):
+    """Where the sales summary stands: sales and reversals up to these ids are in it, except
+    those still open (pending or written) then, which are looked at again next time."""
+
+    __tablename__ = "sales_summary_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vend_watermark: Mapped[int] = mapped_column(default=0)
+    reversal_watermark: Mapped[int] = mapped_column(default=0)
+    open_vends: Mapped[list] = mapped_column(JSON, default=list)
+    open_reversals: Mapped[list] = mapped_column(JSON, default=list)
+    refreshed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=now)
 
 
 # -- settings and maintenance data (issue 5) ----------------------------------------------------

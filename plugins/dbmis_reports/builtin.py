@@ -41,6 +41,7 @@ from dbmis_core.storage.models import (
     MonthlyConsumptionRow,
     ReissueRow,
     ReversalRow,
+    SalesSummaryRow,
     ServiceCardRow,
     VendRow,
 )
@@ -78,6 +79,8 @@ def sales_by_district(uow, f: Filters, regions: Regions, start=None, end=None):
 
     The one query that runs over every sale, grouped in the database; everything above the
     district is rolled up in Python over the (small) region tree."""
+    if start is None and f.day is None and not f.station and not f.operator:
+        return _summary_by_district(uow, f, regions)
     if start is None:
         start, end = f.bounds()
     month = month_expr(uow, VendRow.completed_at)
@@ -89,6 +92,28 @@ def sales_by_district(uow, f: Filters, regions: Regions, start=None, end=None):
          .group_by(CustomerRow.district_id, month))
     return {(d, m): [n, c, dec(a), dec(e), dec(x)]
             for d, m, n, c, a, e, x in uow.session.execute(q)}
+
+
+def _summary_by_district(uow, f: Filters, regions: Regions) -> dict:
+    """The same figures from the sales summary (dbmis_core/services/salessummary.py)."""
+    months = f.months()
+    lo, hi = month_index(*parse_month(months[0])), month_index(*parse_month(months[-1]))
+    t = SalesSummaryRow
+    mi = t.year * 12 + t.month - 1
+    cond = [mi >= lo, mi <= hi]
+    if f.category:
+        cond.append(t.category == f.category)
+    scope = regions.under(f.region)
+    if scope is not None:
+        cond.append(t.district_id.in_(scope))
+    q = (select(t.district_id, t.year, t.month, func.sum(t.sales), func.sum(t.customers),
+                func.sum(t.amount), func.sum(t.energy), func.sum(t.debt_recovered))
+         .where(*cond).group_by(t.district_id, t.year, t.month))
+    out = {}
+    for d, y, m, n, c, a, e, x in uow.session.execute(q):
+        if n:
+            out[(d or None, month_label(y, m))] = [int(n), int(c), dec(a), dec(e), dec(x)]
+    return out
 
 
 def _roll(regions: Regions, level: str, per_district: dict) -> dict:

@@ -29,6 +29,21 @@ def report_list():
                    for s in specs))
 
 
+@report_command.command("summary")
+def report_summary():
+    """Build or bring up to date the sales summary the monthly reports read (the first build
+    reads every sale: run it at a quiet time after upgrading)."""
+    from dbmis_core.services import reports, salessummary
+
+    app, op = app_and_operator()
+    reports.list_reports(app, op)  # the view_reports permission
+    r = salessummary.refresh(app)
+    emit({"built": r.built, "added": r.added, "removed": r.removed,
+          "seconds": round(r.seconds, 3)},
+         f"{'built' if r.built else 'updated'}: {r.added} sale(s) added, {r.removed} taken out "
+         f"in {r.seconds:.2f} s")
+
+
 @report_command.command("run")
 @click.argument("name")
 @click.option("--level", type=click.Choice(["region", "line", "district"]),

@@ -49,6 +49,8 @@ def j(p):
 
 
 def test_report_list_and_run_as_table_and_json(rcli):
+    assert j(rcli("--json", "report", "summary"))["built"] is True
+    assert j(rcli("--json", "report", "summary"))["built"] is False
     names = [r["name"] for r in j(rcli("--json", "report", "list"))]
     assert {"daily-sales", "monthly-sales", "line-loss", "customer-statement"} <= set(names)
     out = rcli("report", "run", "monthly-sales", "--level", "region", "--from", "2025-03").stdout

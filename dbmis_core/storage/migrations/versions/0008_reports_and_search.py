@@ -1,4 +1,4 @@
-"""reports and search: master meter readings, covering index for sales reports, text search
+"""reports and search: master meter readings, sales summary, covering index for sales reports, text search
 (SQLite FTS5 trigram table customers_fts kept by triggers; PostgreSQL pg_trgm GIN indexes)
 
 Revision ID: 0008
@@ -32,8 +32,38 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_master_meter_readings')),
     sa.UniqueConstraint('region_id', 'year', 'month', name='uq_master_meter_readings_region_month')
     )
+    op.create_table('sales_summary',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('month', sa.Integer(), nullable=False),
+    sa.Column('district_id', sa.Integer(), nullable=False),
+    sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('sales', sa.Integer(), nullable=False),
+    sa.Column('customers', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('energy', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('debt_recovered', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sales_summary')),
+    sa.UniqueConstraint('year', 'month', 'district_id', 'category', name='uq_sales_summary_cell')
+    )
+    op.create_table('sales_customer_month',
+    sa.Column('customer_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('year', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('month', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('sales', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('customer_id', 'year', 'month', name=op.f('pk_sales_customer_month'))
+    )
+    op.create_table('sales_summary_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('vend_watermark', sa.Integer(), nullable=False),
+    sa.Column('reversal_watermark', sa.Integer(), nullable=False),
+    sa.Column('open_vends', sa.JSON(), nullable=False),
+    sa.Column('open_reversals', sa.JSON(), nullable=False),
+    sa.Column('refreshed_at', dbmis_core.storage.models.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sales_summary_state'))
+    )
     with op.batch_alter_table('vends', schema=None) as batch_op:
-        batch_op.create_index('ix_vends_completed_report', ['completed_at', 'state', 'kind', 'customer_id', 'amount', 'energy', 'debt_recovered'], unique=False)
+        batch_op.create_index('ix_vends_completed_report', ['state', 'kind', 'completed_at', 'customer_id', 'amount', 'energy', 'debt_recovered'], unique=False)
 
     if op.get_bind().dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE customers_fts USING fts5(name, address, phone, "
@@ -69,4 +99,7 @@ def downgrade() -> None:
             op.execute(f"DROP INDEX IF EXISTS ix_customers_{col}_trgm")
     with op.batch_alter_table('vends', schema=None) as batch_op:
         batch_op.drop_index('ix_vends_completed_report')
+    op.drop_table('sales_summary_state')
+    op.drop_table('sales_customer_month')
+    op.drop_table('sales_summary')
     op.drop_table('master_meter_readings')
