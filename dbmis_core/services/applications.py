@@ -152,13 +152,17 @@ class Application:
 
 
 # -- checks ------------------------------------------------------------------------------------
-def _clean_applicant(a: Applicant) -> dict:
+def _clean_applicant(a: Applicant, uow=None) -> dict:
     name = (a.name or "").strip()
     if not name:
         raise ValidationError("applicant name must not be empty")
     if len(name) > 120:
         raise ValidationError("applicant name is longer than 120 characters")
     category = customer_category(a.category or "residential")
+    if uow is not None:  # the built-in categories and the active added ones (services/codes.py)
+        from .codes import check_category
+
+        check_category(uow, category)
     amps = None
     if a.requested_amps not in (None, ""):
         amps = to_decimal(a.requested_amps, "requested amps")
@@ -328,7 +332,7 @@ def _expect(row: ApplicationRow, action: str) -> None:
 
 def _create(app, uow, op: Operator, applicant: Applicant, settings: BatchSettings,
             notes: str = "") -> ApplicationRow:
-    values = _clean_applicant(applicant)
+    values = _clean_applicant(applicant, uow)
     values.update(_clean_settings(app, uow, settings))
     at = _now()
     row = ApplicationRow(state=AppState.RECEIVED.value, station=app.config.station_code,
@@ -631,7 +635,7 @@ def submit_batch(app, op: Operator, applicants: list[Applicant], settings: Batch
         errors = []
         for i, a in enumerate(applicants, start=1):
             try:
-                _clean_applicant(a)
+                _clean_applicant(a, uow)
             except ValidationError as exc:
                 errors.append(f"applicant {i} ({(a.name or '').strip() or 'no name'}): {exc}")
         if errors:

@@ -143,7 +143,7 @@ def check_category(uow, value):
     cat = customer_category(value)
     allowed = active_categories(uow)
     if cat.value not in allowed:
-        raise ValidationError(f"unknown customer category {value!r}; categories: "
+        raise ValidationError(f"unknown category {value!r}; categories: "
                               f"{', '.join(allowed)}")
     return cat
 

@@ -63,11 +63,12 @@ def check_share(value, what: str = "debt share") -> Decimal:
     return d
 
 
-def default_share(app) -> Decimal:
-    """The database setting, else the configuration's sales.debt_share (services/settings.py)."""
+def default_share(app, uow=None) -> Decimal:
+    """The database setting, else the configuration's sales.debt_share (services/settings.py);
+    ``uow``: the caller's open unit of work, if any."""
     from .settings import sales
 
-    return sales(app).debt_share
+    return sales(app, uow).debt_share
 
 
 def _debt(row: DebtRow, account_no: str) -> Debt:

@@ -150,7 +150,7 @@ DEFINITIONS: dict[str, Definition] = {d.name: d for d in (
                "Name of this sales station", stored="station"),
     Definition("receipt.prefix", "text", _text(r"[A-Z0-9]{0,6}", "must be up to 6 letters or "
                                                "digits", upper=True), "",
-               "Prefix for invoice and receipt numbers"),
+               "Prefix for invoice and receipt numbers (not yet used by numbering)"),
     Definition("alarm.alarm1", "amount", _amount, "0", "Default alarm level 1 for set cards"),
     Definition("alarm.alarm2", "amount", _amount, "0",
                "Default alarm level 2 (the lower one) for set cards"),
@@ -241,9 +241,10 @@ def _load(session) -> dict:
     return values
 
 
-def _db_values(app) -> dict:
+def _db_values(app, uow=None) -> dict:
     """Database values, re-read only when the version counter moved (checked at most every
-    REFRESH_SECONDS)."""
+    REFRESH_SECONDS). Inside a unit of work pass it as ``uow``: the check then runs in that
+    transaction, since a second connection would wait on the first's SQLite write lock."""
     c = _cache(app)
     now = _time.monotonic()
     if c.version is not None and now - c.checked < REFRESH_SECONDS:
@@ -251,14 +252,21 @@ def _db_values(app) -> dict:
     with c.lock:
         if c.version is not None and _time.monotonic() - c.checked < REFRESH_SECONDS:
             return c.values
-        with app.uow(durable=False) as uow:
-            version = uow.session.scalar(select(SettingsVersionRow.version)
-                                         .where(SettingsVersionRow.id == 1)) or 0
-            if version != c.version:
-                c.values = _load(uow.session)
-                c.version = version
+        if uow is not None:
+            _refresh(c, uow.session)
+        else:
+            with app.uow(durable=False) as own:
+                _refresh(c, own.session)
         c.checked = _time.monotonic()
         return c.values
+
+
+def _refresh(c: _Cache, session) -> None:
+    version = session.scalar(select(SettingsVersionRow.version)
+                             .where(SettingsVersionRow.id == 1)) or 0
+    if version != c.version:
+        c.values = _load(session)
+        c.version = version
 
 
 def invalidate(app) -> None:
@@ -294,9 +302,10 @@ def value(app, name: str) -> Any:
     return _fallback(app, d)[0]
 
 
-def sales(app) -> SalesLimits:
-    """Sale limits for the sale path (cheap: cached, see the module docstring)."""
-    db = _db_values(app)
+def sales(app, uow=None) -> SalesLimits:
+    """Sale limits for the sale path (cheap: cached, see the module docstring); pass the open
+    unit of work when there is one."""
+    db = _db_values(app, uow)
 
     def pick(name: str):
         return db[name] if name in db else _fallback(app, DEFINITIONS[name])[0]

@@ -301,7 +301,7 @@ def _unloaded_credit(uow, meter_id: int, loaded_seq: int) -> Decimal:
 
 def _hoarding_refusal(app, uow, ctx, image: CardImage, credit: Decimal, unit: CreditUnit) -> str | None:
     """Remaining credit + credit not yet loaded + this sale must stay within sales.hoarding_limit."""
-    limit = settings.sales(app).hoarding_limit
+    limit = settings.sales(app, uow).hoarding_limit
     if limit <= 0:
         return None
     ret = image.returned
@@ -361,14 +361,14 @@ def _assess(app, uow, ctx, image: CardImage, amt: Decimal, account_no: str) -> _
     if card_seq < ctx.last_sequence:
         refusal = (f"card holds sequence {card_seq} but the database is at "
                    f"{ctx.last_sequence}; the card is out of date")
-    elif image.unloaded and settings.sales(app).refuse_unloaded:
+    elif image.unloaded and settings.sales(app, uow).refuse_unloaded:
         refusal = (f"the previous purchase (sequence {card_seq}) has not been loaded into the "
                    "meter; the customer must insert the card in the meter first")
     if refusal:
         return _Assessment(tuple(warnings), refusal, False, None, None, [], Decimal(0))
     plan, recovered = [], Decimal("0.00")
     if ctx.has_debt:
-        share = debts.default_share(app)
+        share = debts.default_share(app, uow)
         plan = debts.plan_recovery(uow, ctx.customer_id, amt, share)
         recovered = sum((part for _, part in plan), Decimal("0.00"))
     q = _quote(app, ctx, amt - recovered, uow=uow)

@@ -177,3 +177,22 @@ def test_personnel_records(app, admin):
         personnel.add(app, CLERK, "E-003", "Clerk's friend")
     recs = [(r.kind, r.subject) for r in audit.search(app, admin) if r.kind.startswith("personnel")]
     assert ("personnel.change", "E-001") in recs and ("personnel.add", "E-002") in recs
+
+
+def test_a_sale_rechecks_the_settings_inside_its_own_transaction(demo, admin, monkeypatch):
+    """With the cache due for a re-check at every call, a sale re-reads the settings through its
+    open unit of work (a second connection would wait on SQLite's write lock)."""
+    from dbmis_core.services import cards
+
+    monkeypatch.setattr(settings, "REFRESH_SECONDS", 0.0)
+    settings.set_value(demo, admin, "sales.hoarding_limit", "1000")
+    demo.reader.new_card()
+    cards.issue_user_card(demo, admin, "100001")
+    sold = vending.vend(demo, admin, "100001", "20.00")
+    assert sold.state == "completed"
+    settings.set_value(demo, admin, "sales.refuse_unloaded", "no")
+    settings.set_value(demo, admin, "sales.hoarding_limit", "1")
+    from dbmis_core.errors import BusinessRuleError
+
+    with pytest.raises(BusinessRuleError, match="hoarding limit 1.00"):
+        vending.vend(demo, admin, "100001", "20.00")
