@@ -101,7 +101,8 @@ def seed(app) -> dict:
                 ("RA", "Region A", "region", None), ("RB", "Region B", "region", None),
                 ("LA1", "Line A1", "line", "RA"), ("LA2", "Line A2", "line", "RA"),
                 ("LB1", "Line B1", "line", "RB"), ("DA1", "District A1", "district", "LA1"),
-                ("DA2", "District A2", "district", "LA1"), ("DA3", "District A3", "district", "LA2"),
+                ("DA2", "District A2", "district", "LA1"),
+                ("DA3", "District A3", "district", "LA2"),
                 ("DB1", "District B1", "district", "LB1")]:
             row = RegionRow(code=code, name=name, level=level,
                             parent_id=regions[parent].id if parent else None)

@@ -191,7 +191,8 @@ def _date(text):
 
 DAILY_COLUMNS = [C("day", "Day", "date"), C("station", "Station"), C("operator", "Operator"),
                  C("sales", "Sales", "int"), C("amount", "Sales amount", "money"),
-                 C("energy", "Energy kWh", "energy"), C("debt_recovered", "Debt recovered", "money"),
+                 C("energy", "Energy kWh", "energy"),
+                 C("debt_recovered", "Debt recovered", "money"),
                  C("cash_other", "Other cash", "money"), C("total", "Total cash", "money")]
 
 

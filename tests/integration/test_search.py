@@ -55,7 +55,8 @@ def test_the_text_index_follows_changes_to_customers(data, admin):
     with data.uow() as uow:
         uow.session.execute(update(CustomerRow).where(CustomerRow.account_no == "900005")
                             .values(name="Maria Oyelaran"))
-        uow.session.add(CustomerRow(account_no="900099", name="Zed Quixote", category="residential"))
+        uow.session.add(CustomerRow(account_no="900099", name="Zed Quixote",
+                                    category="residential"))
         uow.commit()
     assert accounts(search.find(data, admin, "oyela")) == ["900005"]
     assert search.find(data, admin, "santos").customers == []
