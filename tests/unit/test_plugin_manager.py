@@ -77,8 +77,9 @@ def test_disabled_plugin_is_blocked_before_loading(tmp_path):
     pm = load_plugins(Config.from_dict({"plugins": {"disabled": ["flat_tariff"]}}, home=tmp_path))
     assert pm.infos["flat_tariff"].status == "disabled"
     assert pm.pm.is_blocked("flat_tariff")
-    with pytest.raises(PluginError, match="unknown tariff 'flat'; installed: none"):
+    with pytest.raises(PluginError, match="unknown tariff 'flat'; installed: tiered"):
         pm.get_tariff("flat")
+    assert "flat" not in pm.tariffs() and "tiered" in pm.tariffs()
 
 
 def test_disabling_an_unknown_plugin_is_an_error(tmp_path):
