@@ -53,8 +53,9 @@ def add_notice(uow, op: Operator, station: str, reason: str, customer_id: int | 
 
 def raise_notice(app, op: Operator, reason: str, account_no: str | None = None,
                  card_uid: str | None = None) -> int:
-    """Raise a notice by hand (an inspector or clerk saw something) and commit it."""
-    op.require(Perm.VIEW)
+    """Raise a notice by hand (an inspector or clerk saw something) and commit it; a write, so
+    not open to the read-only auditor."""
+    op.require(Perm.VEND if op.can(Perm.VEND) else Perm.MANAGE_INSPECTIONS)
     if not (reason or "").strip():
         raise ValidationError("an inspection notice needs a reason")
     with app.uow() as uow:

@@ -11,7 +11,7 @@ from ..errors import ValidationError
 from ..keys import KeyStore
 from ..storage.db import upgrade
 from ..storage.models import OperatorRow, StationRow, UtilityRow
-from .auth import Operator, create_operator
+from .auth import Operator, Perm, create_operator
 from .registry import add_customer, add_meter, add_meter_model, add_region, install_meter
 
 
@@ -71,6 +71,8 @@ DEMO_CUSTOMERS = [
 
 def seed_demo(app, op: Operator, clerk_password: str = "clerk-demo-1") -> list[str]:
     """A demo utility: regions, models, customers with installed meters, a clerk operator."""
+    op.require(Perm.MANAGE_CUSTOMERS)  # both up front: a clerk is refused before any lookup
+    op.require(Perm.MANAGE_METERS)
     done = []
     with app.uow() as uow:
         for code, name, level, parent in DEMO_REGIONS:

@@ -123,6 +123,7 @@ def create(app, op: Operator, account_no: str, *, origin: str = "manual",
 
 def create_from_ranking(app, op: Operator, ranked) -> WorkOrder:
     """A work order for one line of ``consumption.rank``: its score, month and reasons."""
+    op.require(Perm.MANAGE_INSPECTIONS)
     return create(app, op, ranked.account_no, origin="ranking", reasons=ranked.reasons,
                   score=ranked.score, period=ranked.period)
 
