@@ -35,3 +35,10 @@ def slot(pcscd, tmp_path):
 @pytest.fixture(params=DIALECTS)
 def dialect(request):
     return request.param
+
+
+def pytest_collection_modifyitems(items):
+    """One pcscd serves one vpcd port: under pytest-xdist all PC/SC tests run on one worker."""
+    for item in items:
+        if "integration/pcsc/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.xdist_group("pcscd"))
