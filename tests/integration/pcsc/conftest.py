@@ -36,9 +36,3 @@ def slot(pcscd, tmp_path):
 def dialect(request):
     return request.param
 
-
-def pytest_collection_modifyitems(items):
-    """One pcscd serves one vpcd port: under pytest-xdist all PC/SC tests run on one worker."""
-    for item in items:
-        if "integration/pcsc/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.xdist_group("pcscd"))
