@@ -85,10 +85,12 @@ class CardReport:
 
 
 def read_card(app, op: Operator, record: bool = True) -> CardReport:
-    """Read the card in the reader; store any new meter return data it carries."""
+    """Read the card in the reader; store any new meter return data it carries, when the operator
+    may change meter data (a read-only auditor's reading stores nothing)."""
     op.require(Perm.READ_CARD)
     with connected(app) as conn:
         image = app.card_format.read(conn)
+    record = record and (op.can(Perm.RECONCILE) or op.can(Perm.MANAGE_METERS))
     with app.uow() as uow:
         report = describe(uow, image)
         if record and report.registered and image.returned is not None:

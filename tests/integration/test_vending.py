@@ -159,3 +159,28 @@ def test_receipt_numbers_have_no_gaps(demo, admin):
         _issue(demo, admin, acct)
         vending.vend(demo, admin, acct, "15.00")
     assert [v.receipt_no for v in _vends(demo)] == [f"S01-{i:08d}" for i in (1, 2, 3)]
+
+
+def test_an_auditor_reading_a_card_stores_no_meter_data(demo, admin, tmp_path):
+    """Reading is allowed to the read-only auditor; storing the card's meter data is not."""
+    from dbmis_core.services.auth import create_operator
+    from dbmis_core.storage.models import MeterReturnRow
+    from dbmis_sim.meter import MeterSimulator
+
+    demo.reader.new_card()
+    cards.issue_user_card(demo, admin, "100001")
+    vending.vend(demo, admin, "100001", "10.00")
+    sim = MeterSimulator.provision(tmp_path / "m.json", "000020240001",
+                                   demo.keys.meter_key("000020240001"))
+    with demo.reader.connect() as conn:
+        sim.insert(conn, demo.card_format)
+    with demo.uow() as uow:
+        create_operator(uow, "ann", "Ann Auditor", "auditor-pw-1", "auditor")
+        uow.commit()
+    auditor = demo.login("ann", "auditor-pw-1")
+    assert cards.read_card(demo, auditor).image.returned is not None
+    with demo.uow() as uow:
+        assert uow.session.query(MeterReturnRow).count() == 0
+    cards.read_card(demo, admin)
+    with demo.uow() as uow:
+        assert uow.session.query(MeterReturnRow).count() == 1
