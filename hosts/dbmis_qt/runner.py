@@ -30,6 +30,8 @@ def error_message(exc: BaseException) -> str:
     return f"unexpected error ({type(exc).__name__}: {exc}); please report it"
 
 
+ERROR_STYLE = "color: #b00020; font-weight: bold;"
+
 class _Signals(QObject):
     done = pyqtSignal(int, object)
     failed = pyqtSignal(int, object)
@@ -100,7 +102,8 @@ class PageContext:
 
     ``app`` and ``operator`` are for service calls; ``run(fn, on_done, on_error)`` runs ``fn()`` off
     the GUI thread and calls ``on_done(result)`` or ``on_error(message)`` back on it; ``status(text)``
-    shows a transient message in the status bar.
+    shows a transient message in the status bar; ``run_reporting(label, fn, on_done)`` does what
+    ``run`` does and keeps a page's message ``label`` up to date (working, cleared, or the error).
     """
 
     app: Any
@@ -111,3 +114,17 @@ class PageContext:
     def run(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
             on_error: Callable[[str], None]) -> None:
         self.runner.run(fn, on_done, on_error)
+
+    def run_reporting(self, label, fn: Callable[[], Any], on_done: Callable[[Any], None]) -> None:
+        label.setStyleSheet("")
+        label.setText("Working...")
+
+        def ok(result):
+            label.setText("")
+            on_done(result)
+
+        def failed(text):
+            label.setStyleSheet(ERROR_STYLE)
+            label.setText(text)
+
+        self.run(fn, ok, failed)

@@ -38,7 +38,6 @@ from PyQt6.QtWidgets import (
 from dbmis_core.services import reports, search
 from dbmis_core.services.reports import NUMERIC
 
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -58,24 +57,9 @@ class _Page(QWidget):
         super().__init__(parent)
         self.ctx, self.app, self.op = ctx, ctx.app, ctx.operator
         self.message = QLabel("", objectName="message", wordWrap=True)
-        self.busy = False
 
     def _run(self, fn, done) -> None:
-        self.busy = True
-        self.message.setStyleSheet("")
-        self.message.setText("Working...")
-
-        def ok(result):
-            self.busy = False
-            self.message.setText("")
-            done(result)
-
-        def failed(text):
-            self.busy = False
-            self.message.setStyleSheet(ERROR_STYLE)
-            self.message.setText(text)
-
-        self.ctx.run(fn, ok, failed)
+        self.ctx.run_reporting(self.message, fn, done)
 
 
 class ReportsPage(_Page):
