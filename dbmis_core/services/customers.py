@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from ..cards import CardHeader, VendRecord
 from ..domain import CardStatus, CardType, CreditUnit, MeterStatus, VendState, customer_category
-from ..errors import BusinessRuleError, CardError, NotFound, ValidationError
+from ..errors import BusinessRuleError, CardError, ValidationError
 from ..money import CENT, money, to_decimal
 from ..storage.models import (
     ApplicationRow,
@@ -255,7 +255,7 @@ def remaining_credit(uow, meter: MeterRow) -> Remaining:
     meter wrote last) plus credit sold that it has not loaded. Refused while a sale is unfinished."""
     s = uow.session
     if s.scalar(select(func.count()).select_from(VendRow).where(
-            VendRow.meter_id == meter.id, VendRow.state.in_(vending._OPEN))):
+            VendRow.meter_id == meter.id, VendRow.state.in_(vending.OPEN_STATES))):
         raise BusinessRuleError(f"a sale to meter {meter.meter_no} is unfinished; present the card "
                                 "and reconcile first")
     latest = s.execute(select(MeterReturnRow.remaining, MeterReturnRow.last_sequence,

@@ -35,9 +35,8 @@ from ..storage.models import (
     VendRow,
 )
 from .auth import Operator, Perm
-from .vending import now
+from .vending import OPEN_STATES, now
 
-_OPEN = (VendState.PENDING.value, VendState.WRITTEN.value)
 # money was taken for these; a reversed sale's refund is a cash entry of the till that paid it out
 _PAID = (VendState.COMPLETED.value, VendState.REVERSED.value)
 
@@ -97,7 +96,7 @@ def _open_till(uow, operator: str, station: str) -> Till:
         CashEntryRow.operator == operator, CashEntryRow.station == station,
         CashEntryRow.closing_id.is_(None)).order_by(CashEntryRow.id)))
     unfinished = list(s.scalars(select(VendRow.receipt_no).where(
-        VendRow.operator == operator, VendRow.station == station, VendRow.state.in_(_OPEN))
+        VendRow.operator == operator, VendRow.station == station, VendRow.state.in_(OPEN_STATES))
         .order_by(VendRow.id)))
     # a pending reversal would change a sale of this till, a pending reissue add its fee to it
     vend_ids = [v.id for v in vends]

@@ -25,6 +25,7 @@ from ..domain import VendState
 from ..errors import BusinessRuleError, NotFound, ValidationError
 from ..storage.models import CashEntryRow, CustomerRow, StationRow, UtilityRow, VendRow
 from .auth import Operator, Perm
+from .vending import OPEN_STATES
 
 WIDTH = 42  # characters per line of an 80 mm receipt printer
 LABEL = 11  # "Receipt no " then ": " then the value
@@ -150,7 +151,7 @@ def find_receipt(uow, receipt_no: str) -> VendRow | CashEntryRow:
 
 
 def _printable_sale(v: VendRow) -> None:
-    if v.state in (VendState.PENDING.value, VendState.WRITTEN.value):
+    if v.state in OPEN_STATES:
         raise BusinessRuleError(f"sale {v.receipt_no} is still {v.state}: reconcile it with the "
                                 "customer's card first (dbmis reconcile), then print")
     if v.state == VendState.FAILED.value:

@@ -35,11 +35,11 @@ from .auth import Operator, Perm
 from .cards import connected, meter_key_version, utility_numeric_code
 from .cash import record_cash
 from .registry import current_meter, get_customer_row
+from .vending import OPEN_STATES
 
 log = logging.getLogger(__name__)
 
 PENDING, COMPLETED, FAILED = "pending", "completed", "failed"
-_OPEN_VENDS = (VendState.PENDING.value, VendState.WRITTEN.value)
 
 
 @attrs.frozen
@@ -148,7 +148,7 @@ def reissue_card(app, op: Operator, account_no: str, fee=None, reason: str = "")
                 raise BusinessRuleError(f"reissue {busy.id} for customer {account_no} is unfinished: "
                                         f"insert card {busy.new_uid} and reconcile first")
             open_vend = s.scalar(select(VendRow.id).where(VendRow.meter_id == meter.id,
-                                                          VendRow.state.in_(_OPEN_VENDS)))
+                                                          VendRow.state.in_(OPEN_STATES)))
             if open_vend is not None:
                 raise BusinessRuleError(f"sale {open_vend} of meter {meter.meter_no} is unfinished; "
                                         "it must be settled before the card is reissued")

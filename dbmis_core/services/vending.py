@@ -62,7 +62,7 @@ class SaleResult:
     warnings: tuple[str, ...] = ()
 
 
-_OPEN = (VendState.PENDING.value, VendState.WRITTEN.value)  # sales that still need the card
+OPEN_STATES = (VendState.PENDING.value, VendState.WRITTEN.value)  # sales that still need the card
 
 
 def now() -> datetime:
@@ -193,7 +193,7 @@ def reconcile_with_card(uow, image: CardImage) -> list[tuple[int, str]]:
         return done
     open_vends = uow.session.scalars(select(VendRow).where(
         VendRow.meter_id == meter.id,
-        VendRow.state.in_(_OPEN))
+        VendRow.state.in_(OPEN_STATES))
         .order_by(VendRow.sequence))
     card_seq = image.vend.sequence if image.vend else 0
     loaded = image.returned.last_sequence if image.returned else 0
@@ -236,7 +236,7 @@ _SALE_CONTEXT = (
            MeterRow.status.label("meter_status"), MeterRow.customer_id.label("meter_customer"),
            MeterRow.last_sequence, MeterModelRow.credit_unit,
            select(UtilityRow.name).limit(1).scalar_subquery().label("utility"),
-           select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(_OPEN))
+           select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(OPEN_STATES))
            .exists().label("has_open"),
            CustomerRow.status.label("customer_status"),
            select(DebtRow.id).where(DebtRow.customer_id == CustomerRow.id,
@@ -296,7 +296,7 @@ def _unloaded_credit(uow, meter_id: int, loaded_seq: int) -> Decimal:
     """Credit sold to the meter (sales and make-up) that the meter has not loaded yet."""
     return uow.session.scalar(select(func.coalesce(func.sum(VendRow.credit), 0)).where(
         VendRow.meter_id == meter_id, VendRow.sequence > loaded_seq,
-        VendRow.state.in_(_OPEN + (VendState.COMPLETED.value,)))) or Decimal(0)
+        VendRow.state.in_(OPEN_STATES + (VendState.COMPLETED.value,)))) or Decimal(0)
 
 
 def _hoarding_refusal(app, uow, ctx, image: CardImage, credit: Decimal, unit: CreditUnit) -> str | None:
@@ -552,7 +552,7 @@ def unfinished(app, op: Operator) -> list[tuple[int, str, int, str]]:
     op.require(Perm.VIEW)
     with app.uow() as uow:
         rows = uow.session.scalars(select(VendRow).where(
-            VendRow.state.in_(_OPEN)))
+            VendRow.state.in_(OPEN_STATES)))
         return [(r.id, r.meter.meter_no, r.sequence, r.state) for r in rows]
 
 
