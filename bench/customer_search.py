@@ -48,16 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="dbmis-cs-"))
     drop = None
     if a.pg:
-        import uuid
+        from dbmis_core.testing.databases import new_database
 
-        from dbmis_core.testing.databases import PG_ADMIN_URL, _pg_exec
-
-        name = f"dbmis_cs_{uuid.uuid4().hex[:10]}"
-        _pg_exec(f'CREATE DATABASE "{name}"')
-        url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-
-        def drop():
-            _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        url, drop = new_database("postgres", folder)
     else:
         url = f"sqlite:///{Path(a.db) if a.db else folder / 'big.sqlite3'}"
     try:

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 import attrs
-from sqlalchemy import Column, MetaData, Table, create_engine, delete, func, insert, select, text
+from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import ConfigError, ValidationError

@@ -18,7 +18,6 @@ from ..domain import LEVEL_PARENT, CreditUnit, CustomerCategory, MeterModel, Reg
 from ..errors import BusinessRuleError, NotFound, ValidationError
 from ..storage.models import (
     CustomerCategoryRow,
-    CustomerRow,
     ManufacturerRow,
     MeterModelRow,
     MeterRow,
