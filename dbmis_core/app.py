@@ -54,16 +54,20 @@ class Application:
 
     @cached_property
     def _relaxed_sessions(self):
-        """PostgreSQL: a second pool whose connections commit without waiting for the disk."""
+        """A second pool whose connections commit without waiting for the disk."""
         from .storage.db import make_relaxed_engine, session_factory
 
         return session_factory(make_relaxed_engine(self.config.database_url))
 
+    @property
+    def relaxed_engine(self):
+        """The relaxed pool's engine, for single-statement updates outside an ORM session."""
+        return self._relaxed_sessions.kw["bind"]
+
     def uow(self, durable: bool = True):
         from .storage.db import UnitOfWork
 
-        sessions = (self._relaxed_sessions
-                    if not durable and self.engine.dialect.name == "postgresql" else self._sessions)
+        sessions = self._sessions if durable else self._relaxed_sessions
         uow = UnitOfWork(sessions, durable)
         uow.station = self.config.station_code  # whose audit chain records of this uow go to
         return uow

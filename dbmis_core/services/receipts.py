@@ -44,7 +44,10 @@ CASH_TITLES = {
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    return textwrap.wrap(str(text), width, break_long_words=True, break_on_hyphens=False) or [""]
+    text = str(text)
+    if len(text) <= width and text.isprintable() and not text.isspace():
+        return [text.rstrip()]  # what textwrap gives a short line, without its cost (every sale)
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
 
 
 def _center(text) -> str:

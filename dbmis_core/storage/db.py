@@ -23,12 +23,15 @@ from ..errors import StorageError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, durable: bool = True) -> Engine:
+    """``durable=False`` gives SQLite connections that stay at synchronous=NORMAL (for relaxed units
+    of work; see make_relaxed_engine)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30},
+                               execution_options={} if durable else {"durable": False})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
@@ -58,12 +61,14 @@ def make_engine(url: str) -> Engine:
 
 
 def make_relaxed_engine(url: str) -> Engine:
-    """A PostgreSQL engine whose commits do not wait for the disk (synchronous_commit=off set once
-    per connection, so a relaxed unit of work costs no extra round trip)."""
+    """An engine whose commits do not wait for the disk, with its own pool: PostgreSQL sets
+    synchronous_commit=off once per connection, SQLite synchronous=NORMAL, so a relaxed unit of
+    work costs no extra statement (a sale has two of them)."""
+    if url.startswith("sqlite"):
+        return make_engine(url, durable=False)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return _ping_when_idle(create_engine(url, connect_args={"options": "-c synchronous_commit=off"},
-                                         execution_options={"relaxed_engine": True}))
+    return _ping_when_idle(create_engine(url, connect_args={"options": "-c synchronous_commit=off"}))
 
 
 IDLE_PING_SECONDS = 10.0
@@ -131,7 +136,8 @@ class UnitOfWork:
 
     ``durable=False`` commits without waiting for the disk (SQLite synchronous=NORMAL, PostgreSQL
     synchronous_commit=off): a killed process loses nothing, a power cut may lose the last such
-    commits. Only for writes that reconciliation can redo (docs/decisions/0003).
+    commits. Only for writes that reconciliation can redo (docs/decisions/0003). The caller hands
+    in the matching session factory (Application.uow: the relaxed engine's).
     """
 
     def __init__(self, session_factory: sessionmaker, durable: bool = True) -> None:
@@ -142,11 +148,6 @@ class UnitOfWork:
 
     def __enter__(self) -> "UnitOfWork":
         self.session = self._factory()
-        if not self.durable:
-            conn = self.session.connection(execution_options={"durable": False})
-            if (conn.dialect.name == "postgresql"
-                    and not conn.get_execution_options().get("relaxed_engine")):
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -113,6 +113,11 @@ def test_relaxed_units_of_work_skip_the_flush_and_durable_ones_do_not(app):
     assert setting(True) in ("full", "on")
     assert setting(False) in ("normal", "off")
     assert setting(True) in ("full", "on")  # the connection goes back to durable
+    with app.relaxed_engine.begin() as conn:  # the sale's WRITTEN/COMPLETED updates use this
+        got = (conn.exec_driver_sql("PRAGMA synchronous").scalar()
+               if conn.dialect.name == "sqlite" else conn.execute(
+                   text("SHOW synchronous_commit")).scalar())
+    assert got in (1, "off")
     with app.uow(durable=False) as uow:
         uow.session.scalar(select(OperatorRow)).full_name = "Relaxed"
         uow.commit()
