@@ -61,8 +61,21 @@ class Application:
 
     @property
     def relaxed_engine(self):
-        """The relaxed pool's engine, for single-statement updates outside an ORM session."""
+        """The relaxed pool's engine (commits do not wait for the disk)."""
         return self._relaxed_sessions.kw["bind"]
+
+    @cached_property
+    def _relaxed_autocommit(self):
+        engine = self.relaxed_engine
+        if engine.dialect.name == "postgresql":
+            return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine  # SQLite: BEGIN/COMMIT are local calls, and the BEGIN IMMEDIATE rule stays
+
+    def relaxed_execute(self, statement, params: dict) -> int:
+        """One statement that is its own relaxed transaction; returns its row count. On
+        PostgreSQL it runs in autocommit: one round trip instead of BEGIN, statement, COMMIT."""
+        with self._relaxed_autocommit.begin() as conn:
+            return conn.execute(statement, params).rowcount
 
     def uow(self, durable: bool = True):
         from .storage.db import UnitOfWork

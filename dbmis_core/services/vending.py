@@ -99,15 +99,17 @@ def _quote(app, customer, amount: Decimal, *, uow=None, at: datetime | None = No
 
 
 def record_return(uow, op: Operator, image: CardImage, meter_id: int | None = None,
-                  customer_id: int | None = None) -> Decimal | None:
-    """Store the meter's return data once; returns the consumption since the previous return."""
+                  customer_id: int | None = None, newest=None) -> Decimal | None:
+    """Store the meter's return data once; returns the consumption since the previous return.
+    ``newest``: the meter's newest stored return as read in this transaction, if the caller has it
+    (see store_return)."""
     ret = image.returned
     if ret is None:
         return None
     if meter_id is None:
         card = card_row(uow, image.uid)
         meter_id, customer_id = card.meter_id, card.customer_id
-    return store_return(uow, op, meter_id, customer_id, ret)[0]
+    return store_return(uow, op, meter_id, customer_id, ret, newest=newest)[0]
 
 
 _LATEST_RETURN = (select(MeterReturnRow.written_at, MeterReturnRow.cumulative_consumed,
@@ -121,14 +123,19 @@ _INSERT_RETURN = insert(MeterReturnRow)
 
 
 def store_return(uow, op: Operator, meter_id: int, customer_id: int, ret: MeterReturn,
-                 source: str = "user") -> tuple[Decimal | None, bool]:
+                 source: str = "user", newest=None) -> tuple[Decimal | None, bool]:
     """Store one piece of meter data unless it is already stored; returns (consumption since the
     meter's previous data, newly stored).
 
     The meter's write time identifies it, so data brought back twice (or on two cards) counts once;
-    consumption is measured from the latest earlier data of the meter."""
-    latest = uow.session.connection().execute(_LATEST_RETURN, {"meter_id": meter_id,
-                                                  "written_at": ret.written_at}).first()
+    consumption is measured from the latest earlier data of the meter. ``newest`` (written_at,
+    cumulative_consumed, consumed_since_previous of the meter's newest stored data, or None when
+    it has none) saves the look-up when the card's data is not older than it: the usual sale."""
+    if newest is not None and (newest.written_at is None or newest.written_at <= ret.written_at):
+        latest = newest if newest.written_at is not None else None
+    else:
+        latest = uow.session.connection().execute(_LATEST_RETURN, {
+            "meter_id": meter_id, "written_at": ret.written_at}).first()
     if latest is not None and latest.written_at == ret.written_at:
         return latest.consumed_since_previous, False
     consumed = ret.cumulative_consumed - (latest.cumulative_consumed if latest else 0)
@@ -228,6 +235,7 @@ def _release_sequence(uow, v: VendRow) -> None:
                         .values(last_sequence=v.sequence - 1))
 
 
+_NEWEST = MeterReturnRow.__table__.alias("newest")  # the meter's newest stored return
 _SALE_CONTEXT = (
     select(CardRow.id.label("card_id"), CardRow.status.label("card_status"),
            CustomerRow.id.label("customer_id"), CustomerRow.account_no, CustomerRow.name,
@@ -241,12 +249,16 @@ _SALE_CONTEXT = (
            CustomerRow.status.label("customer_status"),
            select(DebtRow.id).where(DebtRow.customer_id == CustomerRow.id,
                                     DebtRow.settled_at.is_(None)).exists().label("has_debt"),
-           select(func.max(MeterReturnRow.written_at)).where(MeterReturnRow.meter_id == MeterRow.id)
-           .scalar_subquery().label("latest_return"))
+           _NEWEST.c.written_at.label("latest_return"),
+           _NEWEST.c.cumulative_consumed.label("latest_cumulative"),
+           _NEWEST.c.consumed_since_previous.label("latest_consumed"))
     .select_from(CardRow)
     .join(MeterRow, CardRow.meter_id == MeterRow.id)
     .join(MeterModelRow, MeterRow.model_id == MeterModelRow.id)
     .join(CustomerRow, CardRow.customer_id == CustomerRow.id)
+    .outerjoin(_NEWEST, (_NEWEST.c.meter_id == MeterRow.id) & (
+        _NEWEST.c.written_at == select(func.max(MeterReturnRow.written_at))
+        .where(MeterReturnRow.meter_id == MeterRow.id).scalar_subquery()))
     .where(CardRow.uid == bindparam("uid")))
 _CLAIM = (update(MeterRow)
           .where(MeterRow.id == bindparam("mid"), MeterRow.last_sequence == bindparam("prev"))
@@ -428,7 +440,10 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                 uow.commit()
                 ctx = _sale_context(s, image.uid)
             a = _assess(app, uow, ctx, image, amt, account_no)
-            consumed = record_return(uow, op, image, ctx.meter_id, ctx.customer_id)
+            consumed = record_return(uow, op, image, ctx.meter_id, ctx.customer_id,
+                                     SimpleNamespace(written_at=ctx.latest_return,
+                                                     cumulative_consumed=ctx.latest_cumulative,
+                                                     consumed_since_previous=ctx.latest_consumed))
             if a.refusal:
                 if a.serious:
                     _notice(app, uow, op, ctx, image, a.refusal)
@@ -499,8 +514,7 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                         "sold, try again")
     crashpoint("vend.verified")
     written = now()
-    with app.relaxed_engine.begin() as conn:
-        conn.execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written})
+    app.relaxed_execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written})
     crashpoint("vend.written")
     from .receipts import render_receipt_text
 
@@ -508,8 +522,7 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                         customer=SimpleNamespace(account_no=ctx.account_no, name=ctx.name),
                         meter=SimpleNamespace(meter_no=ctx.meter_no))
     receipt = render_receipt_text(v, ctx.utility)
-    with app.relaxed_engine.begin() as conn:
-        conn.execute(_MARK_COMPLETED, {"vid": vend_id, "t_completed": now()})
+    app.relaxed_execute(_MARK_COMPLETED, {"vid": vend_id, "t_completed": now()})
     crashpoint("vend.completed")
     return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, values["amount"], q.energy, credit,
                       unit, VendState.COMPLETED, values["receipt_no"], receipt, consumed, recovered,

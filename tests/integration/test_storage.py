@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from dbmis_core.domain import Customer
@@ -113,11 +113,14 @@ def test_relaxed_units_of_work_skip_the_flush_and_durable_ones_do_not(app):
     assert setting(True) in ("full", "on")
     assert setting(False) in ("normal", "off")
     assert setting(True) in ("full", "on")  # the connection goes back to durable
-    with app.relaxed_engine.begin() as conn:  # the sale's WRITTEN/COMPLETED updates use this
+    with app._relaxed_autocommit.connect() as conn:  # the sale's WRITTEN/COMPLETED updates
         got = (conn.exec_driver_sql("PRAGMA synchronous").scalar()
                if conn.dialect.name == "sqlite" else conn.execute(
                    text("SHOW synchronous_commit")).scalar())
     assert got in (1, "off")
+    assert app.relaxed_execute(update(OperatorRow).values(full_name="Autocommitted"), {}) == 1
+    with app.uow() as uow:
+        assert uow.session.scalar(select(OperatorRow)).full_name == "Autocommitted"
     with app.uow(durable=False) as uow:
         uow.session.scalar(select(OperatorRow)).full_name = "Relaxed"
         uow.commit()
