@@ -256,6 +256,52 @@ _PERIOD_ENERGY = (select(func.coalesce(func.sum(VendRow.energy), 0))
                   .scalar_subquery().label("energy"))
 # One prebuilt statement each: the version in force and, for period tariffs, the period's energy.
 _LOOKUP = {False: select(_VERSION_ID), True: select(_VERSION_ID, _PERIOD_ENERGY)}
+
+
+@attrs.frozen
+class Lookup:
+    """What price() looks up, read beforehand by a caller's own query (see lookup_columns)."""
+
+    version_id: int | None
+    energy: Decimal
+    at: datetime
+    start: datetime
+
+
+def lookup_columns(tariff_column, customer_id_column) -> tuple:
+    """price()'s look-up as two columns another query can carry (the sale context does, which
+    saves a round trip per sale): the version in force of the customer's tariff (the column, or
+    bind ``lookup_default``) at bind ``lookup_at``, and the customer's energy bought since bind
+    ``lookup_start``. Fill the binds with lookup_params()."""
+    name = func.coalesce(func.nullif(tariff_column, ""), bindparam("lookup_default"))
+    version = (select(TariffVersionRow.id)
+               .where(TariffVersionRow.tariff == name,
+                      TariffVersionRow.effective_from <= bindparam("lookup_at", type_=UtcDateTime))
+               .order_by(TariffVersionRow.effective_from.desc()).limit(1)
+               .scalar_subquery().label("lookup_version_id"))
+    energy = (select(func.coalesce(func.sum(VendRow.energy), 0))
+              .where(VendRow.customer_id == customer_id_column,
+                     VendRow.kind == literal_column("'sale'"),
+                     VendRow.state.in_([literal_column(f"'{s}'") for s in SOLD_STATES]),
+                     VendRow.created_at >= bindparam("lookup_start", type_=UtcDateTime))
+              .scalar_subquery().label("lookup_energy"))
+    return version, energy
+
+
+def lookup_params(app, at: datetime | None = None) -> dict:
+    """Binds for lookup_columns: the default tariff, now, and the start of the default tariff's
+    period (for a flat default, ``at`` itself: an empty range)."""
+    at = _aware(at) if at else now()
+    name = app.config.data["tariff"]["default"]
+    period = app.tariff(name).period
+    start = period_start(period, at, period_timezone(app)) if period else at
+    return {"lookup_default": name, "lookup_at": at, "lookup_start": start}
+
+
+def lookup_from(row, params: dict) -> Lookup:
+    """The Lookup carried by ``row`` (a result of a query with lookup_columns and ``params``)."""
+    return Lookup(row.lookup_version_id, Decimal(str(row.lookup_energy)), params["lookup_at"],
+                  params["lookup_start"])
 _RAW: dict = {}  # (dialect name, period?) -> (compiled statement, SQL text, time processor)
 
 
@@ -306,21 +352,28 @@ def _version_settings(app, uow, version_id: int) -> dict:
     return cache[version_id]
 
 
-def price(app, customer, amount: Decimal, *, uow=None, at: datetime | None = None) -> Pricing:
+def price(app, customer, amount: Decimal, *, uow=None, at: datetime | None = None,
+          known: Lookup | None = None) -> Pricing:
     """Price ``amount`` for ``customer`` (a customer row, or a sale-context row with customer_id,
     category and customer_tariff) with the tariff in force at ``at`` (default: now).
 
-    Runs its one query in ``uow`` when given, else outside any transaction (see _read_outside)."""
+    Runs its one query in ``uow`` when given, else outside any transaction (see _read_outside),
+    unless ``known`` already holds its answer (then ``at`` is known.at)."""
+    if known is not None:
+        at = known.at
     at = _aware(at) if at else now()
     name = (getattr(customer, "customer_tariff", None) or getattr(customer, "tariff", None)
             or app.config.data["tariff"]["default"])
     tariff = app.tariff(name)
     customer_id = getattr(customer, "customer_id", None) or getattr(customer, "id", None)
     start = period_start(tariff.period, at, period_timezone(app)) if tariff.period else None
-    stmt = _LOOKUP[start is not None]
-    params = {"tariff": name, "at": at, "customer_id": customer_id, "start": start}
-    row = (tuple(uow.session.connection().execute(stmt, params).one()) if uow is not None
-           else _read_outside(app, stmt, params, ("sqlite", start is not None)))
+    if known is not None and (start is None or start == known.start):
+        row = (known.version_id, known.energy)
+    else:
+        stmt = _LOOKUP[start is not None]
+        params = {"tariff": name, "at": at, "customer_id": customer_id, "start": start}
+        row = (tuple(uow.session.connection().execute(stmt, params).one()) if uow is not None
+               else _read_outside(app, stmt, params, ("sqlite", start is not None)))
     version_id = row[0]
     energy = Decimal(str(row[1])).quantize(KWH_STEP) if start is not None else Decimal("0.00")
     settings = (_version_settings(app, uow, version_id) if version_id is not None
@@ -344,8 +397,8 @@ def _check(tariff: Tariff, q: Quote, amount: Decimal) -> None:
 
 
 def quote_for_customer(app, customer, amount: Decimal, *, uow=None,
-                       at: datetime | None = None) -> Quote:
-    return price(app, customer, amount, uow=uow, at=at).quote
+                       at: datetime | None = None, known: Lookup | None = None) -> Quote:
+    return price(app, customer, amount, uow=uow, at=at, known=known).quote
 
 
 def explain(app, op: Operator, account_no: str, amount, at: datetime | None = None) -> Pricing:

@@ -37,7 +37,7 @@ from ..storage.models import (
     UtilityRow,
     VendRow,
 )
-from . import audit, debts, settings
+from . import audit, debts, settings, tariffs
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
 from .inspections import add_notice
@@ -88,14 +88,15 @@ def _check_amount(app, amount) -> Decimal:
     return amt
 
 
-def _quote(app, customer, amount: Decimal, *, uow=None, at: datetime | None = None) -> Quote:
+def _quote(app, customer, amount: Decimal, *, uow=None, at: datetime | None = None,
+           known=None) -> Quote:
     """The customer's tariff (None: the configured default) with the settings in force at ``at``
     (default now) and, for period tariffs, the energy bought so far this month or year
     (services.tariffs). Pass the caller's ``uow`` to run the one look-up query in its transaction;
-    without it the query reads outside any transaction."""
+    without it the query reads outside any transaction; ``known`` (tariffs.Lookup) saves it."""
     from .tariffs import quote_for_customer
 
-    return quote_for_customer(app, customer, amount, uow=uow, at=at)
+    return quote_for_customer(app, customer, amount, uow=uow, at=at, known=known)
 
 
 def record_return(uow, op: Operator, image: CardImage, meter_id: int | None = None,
@@ -251,7 +252,8 @@ _SALE_CONTEXT = (
                                     DebtRow.settled_at.is_(None)).exists().label("has_debt"),
            _NEWEST.c.written_at.label("latest_return"),
            _NEWEST.c.cumulative_consumed.label("latest_cumulative"),
-           _NEWEST.c.consumed_since_previous.label("latest_consumed"))
+           _NEWEST.c.consumed_since_previous.label("latest_consumed"),
+           *tariffs.lookup_columns(CustomerRow.tariff, CustomerRow.id))
     .select_from(CardRow)
     .join(MeterRow, CardRow.meter_id == MeterRow.id)
     .join(MeterModelRow, MeterRow.model_id == MeterModelRow.id)
@@ -272,9 +274,17 @@ _MARK_COMPLETED = (update(VendRow)
                    .values(state=VendState.COMPLETED.value, completed_at=bindparam("t_completed")))
 
 
-def _sale_context(session, uid: str):
-    """Card, customer, meter and model of a card in one round trip (the hot path of every sale)."""
-    return session.connection().execute(_SALE_CONTEXT, {"uid": uid}).one_or_none()
+# binds for a sale context read that does not price anything: no version, an empty period
+_NO_LOOKUP = {"lookup_default": "", "lookup_at": datetime(1970, 1, 1, tzinfo=UTC),
+              "lookup_start": datetime(9999, 1, 1, tzinfo=UTC)}
+
+
+def _sale_context(session, uid: str, lookup: dict | None = None):
+    """Card, customer, meter, model, newest meter return and (with ``lookup``, from
+    tariffs.lookup_params) the tariff look-up of a card in one round trip: the hot path of every
+    sale."""
+    return session.connection().execute(_SALE_CONTEXT,
+                                        {"uid": uid, **(lookup or _NO_LOOKUP)}).one_or_none()
 
 
 @attrs.frozen
@@ -334,7 +344,8 @@ def _hoarding_refusal(app, uow, ctx, image: CardImage, credit: Decimal, unit: Cr
                 "  ", " ")
 
 
-def _assess(app, uow, ctx, image: CardImage, amt: Decimal, account_no: str) -> _Assessment:
+def _assess(app, uow, ctx, image: CardImage, amt: Decimal, account_no: str,
+            lookup: dict | None = None) -> _Assessment:
     """Compare the card with the database. Mismatches warn; a wrong meter, a sequence from the
     future or a forged record stop the sale for inspection (``serious``)."""
     if ctx is None:
@@ -383,7 +394,8 @@ def _assess(app, uow, ctx, image: CardImage, amt: Decimal, account_no: str) -> _
         share = debts.default_share(app, uow)
         plan = debts.plan_recovery(uow, ctx.customer_id, amt, share)
         recovered = sum((part for _, part in plan), Decimal("0.00"))
-    q = _quote(app, ctx, amt - recovered, uow=uow)
+    known = tariffs.lookup_from(ctx, lookup) if lookup else None
+    q = _quote(app, ctx, amt - recovered, uow=uow, known=known)
     unit = CreditUnit(ctx.credit_unit)
     credit = q.energy if unit == CreditUnit.KWH else q.amount
     refusal = _hoarding_refusal(app, uow, ctx, image, credit, unit)
@@ -404,8 +416,9 @@ def check_sale(app, op: Operator, account_no: str, amount) -> SaleCheck:
         image = app.card_format.read(conn)
     ensure_user_card(image)
     with app.uow() as uow:
-        ctx = _sale_context(uow.session, image.uid)
-        a = _assess(app, uow, ctx, image, amt, account_no)
+        lookup = tariffs.lookup_params(app)
+        ctx = _sale_context(uow.session, image.uid, lookup)
+        a = _assess(app, uow, ctx, image, amt, account_no, lookup)
         if a.serious:
             _notice(app, uow, op, ctx, image, a.refusal)
         uow.commit()
@@ -434,12 +447,13 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
         # -- step 1: check the card against the database, record returns, reconcile -----------
         with app.uow() as uow:
             s = uow.session
-            ctx = _sale_context(s, image.uid)
+            lookup = tariffs.lookup_params(app)
+            ctx = _sale_context(s, image.uid, lookup)
             if ctx is not None and ctx.has_open:
                 reconcile_with_card(uow, image)
                 uow.commit()
-                ctx = _sale_context(s, image.uid)
-            a = _assess(app, uow, ctx, image, amt, account_no)
+                ctx = _sale_context(s, image.uid, lookup)
+            a = _assess(app, uow, ctx, image, amt, account_no, lookup)
             consumed = record_return(uow, op, image, ctx.meter_id, ctx.customer_id,
                                      SimpleNamespace(written_at=ctx.latest_return,
                                                      cumulative_consumed=ctx.latest_cumulative,

@@ -164,6 +164,32 @@ def test_tiered_sales_count_the_months_energy_and_cross_blocks(shop):
     assert p.period_start == NOW().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def test_with_a_tiered_default_the_sale_reads_the_months_energy_with_its_context(
+        tmp_path, backend, home):
+    """The sale context carries the tariff look-up (one round trip less per sale): with a tiered
+    default it must count the month's energy exactly as the separate look-up does, and a customer
+    on another tariff still gets that tariff's version."""
+    app, drop = make_app(tmp_path, backend, sales={"refuse_unloaded": False},
+                         tariff={"default": "tiered"})
+    try:
+        setup.init(app, ADMIN, ADMIN_PW)
+        op = app.login(ADMIN, ADMIN_PW)
+        setup.seed_demo(app, op)
+        _card(app, op, "100001")
+        r1 = vending.vend(app, op, "100001", "10.00")   # 10.00 / 0.30 in block 1
+        q = vending.quote(app, op, "100001", "10.00")    # the separate look-up
+        r2 = vending.vend(app, op, "100001", "10.00")
+        assert (r1.energy, r2.energy) == (D("33.33"), q.energy)
+        assert q.energy < r1.energy                      # block 2 reached: the month counted
+        _set_customer_tariff(app, "100002", "flat")
+        tariffs.add_version(app, op, "flat", {"residential": "0.5000"})
+        _card(app, op, "100002")
+        assert vending.vend(app, op, "100002", "50.00").energy == D("100.00")
+    finally:
+        app.close()
+        drop()
+
+
 def test_annual_tier_counts_the_whole_year(shop):
     app, op = shop
     _set_customer_tariff(app, "100001", "tiered-annual")
