@@ -117,6 +117,7 @@ def run_station(url: str, root: Path, code: str, fleet: list[tuple[str, str]], s
             rec = {"ok": True, "station": code, "account": acct, "vend_id": r.vend_id,
                    "sequence": r.sequence, "receipt_no": r.receipt_no, "amount": str(r.amount),
                    "state": r.state.value}
+        rec["t"] = time.time()
         out.write(json.dumps(rec) + "\n")
     out.flush()
     app.close()
