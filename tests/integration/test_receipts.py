@@ -11,7 +11,6 @@ from dbmis_core.errors import BusinessRuleError, CardError, NotFound, Validation
 from dbmis_core.services import cards, receipts, vending
 from dbmis_core.services.cash import record_cash
 from dbmis_core.storage.models import CashEntryRow, CustomerRow, StationRow, VendRow
-from dbmis_sim.meter import MeterSimulator
 from dbmis_sim.sle4442 import Faults
 
 
