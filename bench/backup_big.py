@@ -22,6 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
+from sqlalchemy import text
+
 from bench.generate import generate
 
 
@@ -83,9 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         r = backup.restore(app, op, info.file, confirm=True)
         with app.engine.connect() as conn:
             after = backup._count_rows(conn)
-        same = after == info.counts
+            newest = conn.execute(text("SELECT kind FROM audit_log ORDER BY id DESC LIMIT 1")
+                                  ).scalar()
+        # the restored database records the restore in its audit log: one row more than backed up
+        expected = {**info.counts, "audit_log": info.counts.get("audit_log", 0) + 1}
+        same = after == expected and newest == "backup.restore"
         print(f"restore : {time.perf_counter() - t3:8.1f} s  (incl. verification and safety backup "
-              f"{r.safety_backup}); row counts {'match' if same else 'DIFFER from'} the manifest")
+              f"{r.safety_backup}); row counts {'match' if same else 'DIFFER from'} the manifest "
+              "(plus the restore's own audit record)")
+        for name in sorted(set(after) | set(expected)):
+            if after.get(name) != expected.get(name):
+                print(f"  {name}: {after.get(name)} rows, expected {expected.get(name)}")
         return 0 if v.ok and same else 1
     finally:
         app.close()
