@@ -61,15 +61,19 @@ def run_stations(url: str, root: Path, fleet, stations: int, per_station: int,
     at once. CPU is sampled inside the window (start-up and log-in stay out): per sale completed
     between the two samples, for the station processes and for the server."""
     start_at = time.time() + 8  # every process imported, connected and logged in before the start
-    procs = []
+    procs, logs = [], []
     for i, code in enumerate(station_codes(stations)):
         own = fleet[i * per_station:(i + 1) * per_station]
         accounts = ",".join(f"{a}:{u}" for a, u in own)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "dbmis_core.testing.stations", "--url", url, "--root", str(root),
-             "--station", code, "--accounts", accounts, "--seconds", str(seconds), "--seed", str(i),
-             "--start-at", str(start_at)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        # a station writes a line per sale: into a file, because a pipe nobody reads while the
+        # stations sell fills up (64 KiB) and stops them
+        out, err = root / f"{code}.jsonl", root / f"{code}.err"
+        logs.append((out, err))
+        with open(out, "w") as fo, open(err, "w") as fe:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "dbmis_core.testing.stations", "--url", url, "--root",
+                 str(root), "--station", code, "--accounts", accounts, "--seconds", str(seconds),
+                 "--seed", str(i), "--start-at", str(start_at)], stdout=fo, stderr=fe))
     pids = [p.pid for p in procs]
     t1 = start_at + min(2.0, seconds / 4)
     t2 = start_at + seconds - min(1.0, seconds / 4)
@@ -78,11 +82,10 @@ def run_stations(url: str, root: Path, fleet, stations: int, per_station: int,
     time.sleep(max(0.0, t2 - time.time()))
     c2 = cpu_seconds(pids)
     done = attempts = inside = 0
-    for p in procs:
-        out, err = p.communicate(timeout=seconds + 120)
-        if p.returncode != 0:
-            raise SystemExit(f"a station failed:\n{err}")
-        for line in out.splitlines():
+    for p, (out, err) in zip(procs, logs, strict=True):
+        if p.wait(timeout=seconds + 120) != 0:
+            raise SystemExit(f"a station failed:\n{err.read_text()}")
+        for line in out.read_text().splitlines():
             rec = json.loads(line)
             attempts += 1
             done += rec["ok"]
