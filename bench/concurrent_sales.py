@@ -16,12 +16,10 @@ Budget: DBMIS sales/s >= 15% of pgbench's simple-update transactions/s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,7 +28,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from dbmis_core.testing.databases import PG_ADMIN_URL, new_database
-from dbmis_core.testing.stations import prepare, station_codes
+from dbmis_core.testing.stations import prepare, start_station, station_codes
 
 BUDGET = 0.15
 
@@ -61,19 +59,9 @@ def run_stations(url: str, root: Path, fleet, stations: int, per_station: int,
     at once. CPU is sampled inside the window (start-up and log-in stay out): per sale completed
     between the two samples, for the station processes and for the server."""
     start_at = time.time() + 8  # every process imported, connected and logged in before the start
-    procs, logs = [], []
-    for i, code in enumerate(station_codes(stations)):
-        own = fleet[i * per_station:(i + 1) * per_station]
-        accounts = ",".join(f"{a}:{u}" for a, u in own)
-        # a station writes a line per sale: into a file, because a pipe nobody reads while the
-        # stations sell fills up (64 KiB) and stops them
-        out, err = root / f"{code}.jsonl", root / f"{code}.err"
-        logs.append((out, err))
-        with open(out, "w") as fo, open(err, "w") as fe:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "dbmis_core.testing.stations", "--url", url, "--root",
-                 str(root), "--station", code, "--accounts", accounts, "--seconds", str(seconds),
-                 "--seed", str(i), "--start-at", str(start_at)], stdout=fo, stderr=fe))
+    procs = [start_station(url, root, code, fleet[i * per_station:(i + 1) * per_station], seed=i,
+                           start_at=start_at, seconds=seconds)
+             for i, code in enumerate(station_codes(stations))]
     pids = [p.pid for p in procs]
     t1 = start_at + min(2.0, seconds / 4)
     t2 = start_at + seconds - min(1.0, seconds / 4)
@@ -82,11 +70,12 @@ def run_stations(url: str, root: Path, fleet, stations: int, per_station: int,
     time.sleep(max(0.0, t2 - time.time()))
     c2 = cpu_seconds(pids)
     done = attempts = inside = 0
-    for p, (out, err) in zip(procs, logs, strict=True):
-        if p.wait(timeout=seconds + 120) != 0:
-            raise SystemExit(f"a station failed:\n{err.read_text()}")
-        for line in out.read_text().splitlines():
-            rec = json.loads(line)
+    for p in procs:
+        try:
+            recs = p.records(timeout=seconds + 120)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
+        for rec in recs:
             attempts += 1
             done += rec["ok"]
             inside += rec["ok"] and t1 <= rec["t"] <= t2

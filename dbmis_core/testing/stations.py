@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -122,6 +123,39 @@ def run_station(url: str, root: Path, code: str, fleet: list[tuple[str, str]], s
     out.flush()
     app.close()
     return done
+
+
+class StationProcess:
+    """A station started with start_station; its lines go to a file, not a pipe: a pipe read only
+    at the end fills up (64 KiB, a few hundred sales) and stops the station until it is read."""
+
+    def __init__(self, code: str, proc: subprocess.Popen, out: Path, err: Path) -> None:
+        self.code, self.proc, self.out, self.err = code, proc, out, err
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def records(self, timeout: float) -> list[dict]:
+        """Wait for the station to end; one dict per sale attempt. A failed station raises
+        RuntimeError with its standard error."""
+        if self.proc.wait(timeout=timeout) != 0:
+            raise RuntimeError(f"station {self.code} failed:\n{self.err.read_text()}")
+        return [json.loads(line) for line in self.out.read_text().splitlines()]
+
+
+def start_station(url: str, root: Path, code: str, fleet: list[tuple[str, str]], seed: int,
+                  start_at: float, sales: int | None = None,
+                  seconds: float | None = None) -> StationProcess:
+    """Start station ``code`` as its own process selling to ``fleet`` ([(account, card uid)])
+    ``sales`` times or for ``seconds``, from ``start_at`` (time.time())."""
+    out, err = root / f"{code}.jsonl", root / f"{code}.err"
+    args = [sys.executable, "-m", "dbmis_core.testing.stations", "--url", url, "--root", str(root),
+            "--station", code, "--accounts", ",".join(f"{a}:{u}" for a, u in fleet),
+            "--seed", str(seed), "--start-at", str(start_at)]
+    args += ["--seconds", str(seconds)] if seconds is not None else ["--sales", str(sales or 20)]
+    with open(out, "w") as fo, open(err, "w") as fe:
+        return StationProcess(code, subprocess.Popen(args, stdout=fo, stderr=fe), out, err)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,6 @@
 """Eight sales stations, each its own process, selling at once against one PostgreSQL database,
 partly to the same customers: no duplicate sequence, no duplicate receipt number, no lost sale."""
 
-import json
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 
@@ -11,7 +8,7 @@ from sqlalchemy import select
 
 from dbmis_core.storage.models import StationRow, VendRow
 from dbmis_core.testing.databases import new_database
-from dbmis_core.testing.stations import prepare, station_app, station_codes
+from dbmis_core.testing.stations import prepare, start_station, station_app, station_codes
 
 STATIONS, SALES = 8, 25
 
@@ -22,20 +19,10 @@ def test_eight_stations_sell_concurrently_on_postgres(tmp_path):
         fleet = prepare(url, tmp_path, STATIONS, customers=24)
         shared = fleet[:4]  # every station also sells to these four customers
         start_at = time.time() + 6
-        procs = []
-        for i, code in enumerate(station_codes(STATIONS)):
-            own = fleet[4 + i * 2: 6 + i * 2]
-            accounts = ",".join(f"{a}:{u}" for a, u in shared + own)
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "dbmis_core.testing.stations", "--url", url, "--root",
-                 str(tmp_path), "--station", code, "--accounts", accounts, "--sales", str(SALES),
-                 "--seed", str(i), "--start-at", str(start_at)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        records = []
-        for p in procs:
-            out, err = p.communicate(timeout=300)
-            assert p.returncode == 0, err
-            records += [json.loads(line) for line in out.splitlines()]
+        procs = [start_station(url, tmp_path, code, shared + fleet[4 + i * 2: 6 + i * 2], seed=i,
+                               start_at=start_at, sales=SALES)
+                 for i, code in enumerate(station_codes(STATIONS))]
+        records = [rec for p in procs for rec in p.records(timeout=300)]
         assert len(records) == STATIONS * SALES
 
         app = station_app(url, tmp_path, "S01")
