@@ -81,7 +81,7 @@ class Application:
         from .storage.db import UnitOfWork
 
         sessions = self._sessions if durable else self._relaxed_sessions
-        uow = UnitOfWork(sessions, durable)
+        uow = UnitOfWork(sessions)
         uow.station = self.config.station_code  # whose audit chain records of this uow go to
         return uow
 
@@ -129,11 +129,20 @@ class Application:
             return authenticate(uow, login, password, self.config.section("security"),
                                 station=self.config.station_code)
 
-    def close(self) -> None:
+    _CONNECTIONS = ("engine", "_sessions", "_relaxed_sessions", "_relaxed_autocommit")
+
+    def release_connections(self) -> None:
+        """Close every pooled database connection and forget the engines; the next unit of work
+        opens new ones (a restore replaces the database under them)."""
         if "engine" in self.__dict__:
             self.engine.dispose()
         if "_relaxed_sessions" in self.__dict__:
-            self._relaxed_sessions.kw["bind"].dispose()
+            self.relaxed_engine.dispose()
+        for name in self._CONNECTIONS:
+            self.__dict__.pop(name, None)
+
+    def close(self) -> None:
+        self.release_connections()
         if "devices" in self.__dict__:
             self.devices.stop()
         if "_direct_reader" in self.__dict__:

@@ -515,7 +515,7 @@ def restore(app, op: Operator, name: str, confirm: bool = False,
         current = app.config.master_secret_file
         merged = KeyStore.load(current).merge(backed) if current.exists() else backed
     safety = _take(app, "safety")
-    _release_connections(app)
+    app.release_connections()  # none may hold the database while it is replaced
     if info.backend == "postgresql":
         _pg_run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
                  "--exit-on-error", "-d", _libpq_url(app.config.database_url), str(path)],
@@ -542,18 +542,6 @@ def restore(app, op: Operator, name: str, confirm: bool = False,
                       "key_versions_merged": list(restored_keys)})
         uow.commit()
     return RestoreResult(path.name, safety.file, restored_keys)
-
-
-def _release_connections(app) -> None:
-    """Close this program's pooled connections so none holds the database while it is replaced;
-    the application opens new ones on its next unit of work."""
-    engine = app.__dict__.pop("engine", None)
-    if engine is not None:
-        engine.dispose()
-    relaxed = app.__dict__.pop("_relaxed_sessions", None)
-    if relaxed is not None:
-        relaxed.kw["bind"].dispose()
-    app.__dict__.pop("_sessions", None)
 
 
 # -- card key management ------------------------------------------------------------------------

@@ -243,17 +243,25 @@ def period_start(period: str, at: datetime, tz: ZoneInfo | None = None) -> datet
     return start.astimezone(UTC)
 
 
-_VERSION_ID = (select(TariffVersionRow.id)
-               .where(TariffVersionRow.tariff == bindparam("tariff"),
-                      TariffVersionRow.effective_from <= bindparam("at"))
-               .order_by(TariffVersionRow.effective_from.desc()).limit(1)
-               .scalar_subquery().label("version_id"))
-_PERIOD_ENERGY = (select(func.coalesce(func.sum(VendRow.energy), 0))
-                  .where(VendRow.customer_id == bindparam("customer_id"),
-                         VendRow.kind == literal_column("'sale'"),
-                         VendRow.state.in_([literal_column(f"'{s}'") for s in SOLD_STATES]),
-                         VendRow.created_at >= bindparam("start"))
-                  .scalar_subquery().label("energy"))
+def _version_in_force(tariff, at):
+    """The id of tariff ``tariff``'s version in force at ``at`` (SQL expressions), or NULL."""
+    return (select(TariffVersionRow.id)
+            .where(TariffVersionRow.tariff == tariff, TariffVersionRow.effective_from <= at)
+            .order_by(TariffVersionRow.effective_from.desc()).limit(1).scalar_subquery())
+
+
+def _energy_since(customer_id, start):
+    """The energy customer ``customer_id`` bought in sales made since ``start`` (SQL)."""
+    return (select(func.coalesce(func.sum(VendRow.energy), 0))
+            .where(VendRow.customer_id == customer_id,
+                   VendRow.kind == literal_column("'sale'"),
+                   VendRow.state.in_([literal_column(f"'{s}'") for s in SOLD_STATES]),
+                   VendRow.created_at >= start)
+            .scalar_subquery())
+
+
+_VERSION_ID = _version_in_force(bindparam("tariff"), bindparam("at")).label("version_id")
+_PERIOD_ENERGY = _energy_since(bindparam("customer_id"), bindparam("start")).label("energy")
 # One prebuilt statement each: the version in force and, for period tariffs, the period's energy.
 _LOOKUP = {False: select(_VERSION_ID), True: select(_VERSION_ID, _PERIOD_ENERGY)}
 
@@ -274,18 +282,9 @@ def lookup_columns(tariff_column, customer_id_column) -> tuple:
     bind ``lookup_default``) at bind ``lookup_at``, and the customer's energy bought since bind
     ``lookup_start``. Fill the binds with lookup_params()."""
     name = func.coalesce(func.nullif(tariff_column, ""), bindparam("lookup_default"))
-    version = (select(TariffVersionRow.id)
-               .where(TariffVersionRow.tariff == name,
-                      TariffVersionRow.effective_from <= bindparam("lookup_at", type_=UtcDateTime))
-               .order_by(TariffVersionRow.effective_from.desc()).limit(1)
-               .scalar_subquery().label("lookup_version_id"))
-    energy = (select(func.coalesce(func.sum(VendRow.energy), 0))
-              .where(VendRow.customer_id == customer_id_column,
-                     VendRow.kind == literal_column("'sale'"),
-                     VendRow.state.in_([literal_column(f"'{s}'") for s in SOLD_STATES]),
-                     VendRow.created_at >= bindparam("lookup_start", type_=UtcDateTime))
-              .scalar_subquery().label("lookup_energy"))
-    return version, energy
+    version = _version_in_force(name, bindparam("lookup_at", type_=UtcDateTime))
+    energy = _energy_since(customer_id_column, bindparam("lookup_start", type_=UtcDateTime))
+    return version.label("lookup_version_id"), energy.label("lookup_energy")
 
 
 def lookup_params(app, at: datetime | None = None) -> dict:
@@ -302,6 +301,8 @@ def lookup_from(row, params: dict) -> Lookup:
     """The Lookup carried by ``row`` (a result of a query with lookup_columns and ``params``)."""
     return Lookup(row.lookup_version_id, Decimal(str(row.lookup_energy)), params["lookup_at"],
                   params["lookup_start"])
+
+
 _RAW: dict = {}  # (dialect name, period?) -> (compiled statement, SQL text, time processor)
 
 

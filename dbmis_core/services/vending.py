@@ -433,9 +433,8 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
 
     The hot path uses a handful of Core statements, one durable commit (PENDING) and two relaxed
     ones (WRITTEN, COMPLETED); see bench/vend_throughput.py for what that buys against the raw
-    commit rate. A customer without
-    debts costs one indexed EXISTS in the sale context; with debts, a share of ``amount`` pays them
-    off (debts.py) and the energy is bought with the rest.
+    commit rate. A customer without debts costs one indexed EXISTS in the sale context; with
+    debts, a share of ``amount`` pays them off (debts.py) and the energy is bought with the rest.
     """
     op.require(Perm.VEND)
     amt = _check_amount(app, amount)

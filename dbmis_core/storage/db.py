@@ -134,15 +134,14 @@ def check_schema(engine: Engine) -> None:
 class UnitOfWork:
     """One transaction: ``with uow: ...; uow.commit()``. Leaving without commit rolls back.
 
-    ``durable=False`` commits without waiting for the disk (SQLite synchronous=NORMAL, PostgreSQL
+    Whether its commit waits for the disk is the session factory's engine's (Application.uow:
+    ``durable=False`` hands in the relaxed engine's, SQLite synchronous=NORMAL, PostgreSQL
     synchronous_commit=off): a killed process loses nothing, a power cut may lose the last such
-    commits. Only for writes that reconciliation can redo (docs/decisions/0003). The caller hands
-    in the matching session factory (Application.uow: the relaxed engine's).
+    commits. Only for writes that reconciliation can redo (docs/decisions/0003).
     """
 
-    def __init__(self, session_factory: sessionmaker, durable: bool = True) -> None:
+    def __init__(self, session_factory: sessionmaker) -> None:
         self._factory = session_factory
-        self.durable = durable
         self.session: Session | None = None
         self.station: str | None = None  # the sales station (its audit chain); set by Application
 
