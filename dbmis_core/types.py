@@ -115,6 +115,10 @@ class ReportSpec:
     package: str | None = None
 
 
+# how every Qt page shows an error message (one look across plugins and the host)
+ERROR_STYLE = "color: #b00020; font-weight: bold;"
+
+
 @attrs.frozen
 class QtPage:
     """A page in the Qt clerk workstation.

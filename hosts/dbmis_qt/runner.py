@@ -18,6 +18,7 @@ import attrs
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from dbmis_core.errors import DbmisError
+from dbmis_core.types import ERROR_STYLE
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ def error_message(exc: BaseException) -> str:
     log.error("unexpected error in background job", exc_info=exc)
     return f"unexpected error ({type(exc).__name__}: {exc}); please report it"
 
-
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 
 class _Signals(QObject):
     done = pyqtSignal(int, object)

@@ -36,8 +36,8 @@ from PyQt6.QtWidgets import (
 
 from dbmis_core.services import applications as A
 from dbmis_core.services.auth import Perm
+from dbmis_core.types import ERROR_STYLE
 
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 OK_STYLE = "color: #1b6e20;"
 LIST_COLUMNS = ("Number", "State", "Applicant", "Account", "Next step")
 STEP_COLUMNS = ("When (UTC)", "State", "By", "Notes")

@@ -35,8 +35,8 @@ from PyQt6.QtWidgets import (
 from dbmis_core.cards import SINGLE_METER_TYPES
 from dbmis_core.services import cardtools
 from dbmis_core.services.auth import Perm
+from dbmis_core.types import ERROR_STYLE
 
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 WARNING_STYLE = "color: #a05a00;"
 BAD, GOOD = QColor("#b00020"), QColor("#1b6e20")
 TYPES = (  # (shown, service type, what it does)

@@ -33,8 +33,8 @@ from PyQt6.QtWidgets import (
 
 from dbmis_core.services import dayclose, receipts
 from dbmis_core.services.auth import Perm
+from dbmis_core.types import ERROR_STYLE
 
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 BAD, GOOD = QColor("#b00020"), QColor("#1b6e20")
 CLOSING_COLUMNS = ("No", "Business day", "Operator", "Sales", "Expected", "Counted", "Discrepancy",
                    "Closed by", "Note")

@@ -28,8 +28,7 @@ from PyQt6.QtWidgets import (
 
 from dbmis_core.services import charts, consumption, workorders
 from dbmis_core.services.auth import Perm
-
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
+from dbmis_core.types import ERROR_STYLE
 
 
 def _table(headers: list[str], name: str) -> QTableWidget:

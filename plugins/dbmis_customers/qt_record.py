@@ -29,8 +29,8 @@ from PyQt6.QtWidgets import (
 from dbmis_core.domain import CustomerCategory
 from dbmis_core.services import customers, debts
 from dbmis_core.services.auth import Perm
+from dbmis_core.types import ERROR_STYLE
 
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 OK_STYLE = "color: #1b6e20;"
 HISTORY_COLUMNS = ("When (UTC)", "What", "Details", "Reference")
 

@@ -25,9 +25,9 @@ from PyQt6.QtWidgets import (
 )
 
 from dbmis_core.services import audit
+from dbmis_core.types import ERROR_STYLE
 
 COLUMNS = ("Time", "Station", "No.", "Operator", "Kind", "Subject")
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 OK_STYLE = "color: #1b5e20; font-weight: bold;"
 
 

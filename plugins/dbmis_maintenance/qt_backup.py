@@ -23,9 +23,9 @@ from PyQt6.QtWidgets import (
 )
 
 from dbmis_core.services import archive, backup
+from dbmis_core.types import ERROR_STYLE
 
 COLUMNS = ("Taken (UTC)", "Kind", "File", "Size (MB)", "Rows", "Card key")
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 
 
 class BackupPage(QWidget):

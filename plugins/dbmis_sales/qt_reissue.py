@@ -20,8 +20,7 @@ from PyQt6.QtWidgets import (
 )
 
 from dbmis_core.services import reissue
-
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
+from dbmis_core.types import ERROR_STYLE
 
 
 class ReissuePage(QWidget):

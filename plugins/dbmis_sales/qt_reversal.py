@@ -26,8 +26,7 @@ from PyQt6.QtCore import Qt
 
 from dbmis_core.services import reversal, vending
 from dbmis_core.services.auth import Perm
-
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
+from dbmis_core.types import ERROR_STYLE
 
 
 class SupervisorDialog(QDialog):

@@ -26,9 +26,9 @@ from PyQt6.QtWidgets import (
 
 from dbmis_core.domain import CreditUnit
 from dbmis_core.services import cards, registry, vending
+from dbmis_core.types import ERROR_STYLE
 
 DEBOUNCE_MS = 250
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 WARNING_STYLE = "color: #a05a00;"
 CARD_FIELDS = (
     ("uid", "Card UID"),

@@ -33,8 +33,8 @@ from PyQt6.QtWidgets import (
 
 from dbmis_core.services import tariffs
 from dbmis_core.services.auth import Perm
+from dbmis_core.types import ERROR_STYLE
 
-ERROR_STYLE = "color: #b00020; font-weight: bold;"
 TARIFF_COLUMNS = ("Tariff", "Period", "Default", "In force", "Next change", "Title")
 HISTORY_COLUMNS = ("#", "From (UTC)", "State", "By", "Note", "Settings")
 LINE_COLUMNS = ("Line", "Amount")
