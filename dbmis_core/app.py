@@ -64,18 +64,11 @@ class Application:
         """The relaxed pool's engine (commits do not wait for the disk)."""
         return self._relaxed_sessions.kw["bind"]
 
-    @cached_property
-    def _relaxed_autocommit(self):
-        engine = self.relaxed_engine
-        if engine.dialect.name == "postgresql":
-            return engine.execution_options(isolation_level="AUTOCOMMIT")
-        return engine  # SQLite: BEGIN/COMMIT are local calls, and the BEGIN IMMEDIATE rule stays
-
     def relaxed_execute(self, statement, params: dict) -> int:
-        """One statement that is its own relaxed transaction; returns its row count. On
-        PostgreSQL it runs in autocommit: one round trip instead of BEGIN, statement, COMMIT."""
-        with self._relaxed_autocommit.begin() as conn:
-            return conn.execute(statement, params).rowcount
+        """One statement (a storage.precompiled.Precompiled) that is its own relaxed transaction;
+        returns its row count. On PostgreSQL it runs in autocommit: one round trip instead of
+        BEGIN, statement, COMMIT."""
+        return statement.execute_alone(self.relaxed_engine, params)
 
     def uow(self, durable: bool = True):
         from .storage.db import UnitOfWork
@@ -129,7 +122,7 @@ class Application:
             return authenticate(uow, login, password, self.config.section("security"),
                                 station=self.config.station_code)
 
-    _CONNECTIONS = ("engine", "_sessions", "_relaxed_sessions", "_relaxed_autocommit")
+    _CONNECTIONS = ("engine", "_sessions", "_relaxed_sessions")
 
     def release_connections(self) -> None:
         """Close every pooled database connection and forget the engines; the next unit of work

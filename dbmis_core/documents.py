@@ -21,7 +21,8 @@ def environment(package: str = "dbmis_core") -> jinja2.Environment:
     """Templates of ``package`` (its ``templates`` folder); plugins pass their own package name."""
     return jinja2.Environment(loader=jinja2.PackageLoader(package, "templates"),
                               autoescape=jinja2.select_autoescape(["html", "htm"]),
-                              keep_trailing_newline=True)
+                              keep_trailing_newline=True,
+                              auto_reload=False)  # package files: no stat per receipt
 
 
 def render(template: str, package: str = "dbmis_core", **context) -> str:

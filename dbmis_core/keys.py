@@ -24,6 +24,7 @@ import os
 import secrets
 import stat
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import ConfigError, ValidationError
@@ -39,10 +40,13 @@ def _h(key: bytes, *parts: bytes) -> bytes:
     return hmac.new(key, b"|".join(parts), hashlib.sha256).digest()
 
 
+# Derivations are pure, and a sale needs each several times (read, write, read-back): remembered.
+@lru_cache(maxsize=4096)
 def card_key(meter_key: bytes, uid: bytes) -> bytes:
     return _h(meter_key, b"card", uid)
 
 
+@lru_cache(maxsize=4096)
 def card_psc(meter_key: bytes, uid: bytes) -> bytes:
     return _h(meter_key, b"psc", uid)[:3]
 
@@ -55,6 +59,7 @@ class KeyStore:
             raise ConfigError(f"key file has no secret for its current version {current}")
         self._secrets = secrets_by_version
         self.current_version = current
+        self._meter_keys: dict[tuple[str, int], bytes] = {}
 
     @classmethod
     def create(cls, path: Path) -> "KeyStore":
@@ -196,7 +201,14 @@ class KeyStore:
             raise ConfigError(f"no card key of version {v} in the key file") from None
 
     def meter_key(self, meter_no: str, version: int | None = None) -> bytes:
-        return _h(self._master(version), b"meter", meter_no.encode())
+        v = self.current_version if version is None else version
+        key = self._meter_keys.get((meter_no, v))
+        if key is None:
+            key = _h(self._master(v), b"meter", meter_no.encode())
+            if len(self._meter_keys) >= 65536:
+                self._meter_keys.clear()
+            self._meter_keys[(meter_no, v)] = key
+        return key
 
     def service_key(self, version: int | None = None) -> bytes:
         """The key every meter of the utility holds, for service cards meant for any meter."""

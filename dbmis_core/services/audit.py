@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from ..errors import BusinessRuleError, ValidationError
 from ..storage.models import AuditRow, StationRow
+from ..storage.precompiled import Precompiled
 from .auth import Operator, Perm
 
 GENESIS = ""  # prev_hash of a station's first record
@@ -31,7 +32,8 @@ _BUMP = (update(StationRow).where(StationRow.code == bindparam("station_code"))
          .returning(StationRow.audit_seq, StationRow.audit_head))
 _SET_HEAD = (update(StationRow).where(StationRow.code == bindparam("station_code"))
              .values(audit_head=bindparam("head")))
-_INSERT = insert(AuditRow)
+_INSERT = Precompiled(insert(AuditRow), keys=("station", "seq", "at", "operator", "kind",
+                                             "subject", "details", "prev_hash", "hash"))
 _REGISTER = text("INSERT INTO stations (code, name, next_receipt, audit_seq, audit_head) "
                  "VALUES (:code, :code, 1, 0, '') ON CONFLICT (code) DO NOTHING")
 
@@ -84,7 +86,7 @@ def _login(op) -> str:
 
 def _connection(uow) -> Connection:
     """The caller's transaction: a unit of work, or a bare Connection (archive.py)."""
-    return uow if isinstance(uow, Connection) else uow.session.connection()
+    return uow if isinstance(uow, Connection) else uow.connection
 
 
 def _station_of(uow, station: str | None) -> str:
@@ -108,7 +110,7 @@ def append(uow, station: str, seq: int, prev_hash: str, op, kind: str, subject: 
     login = _login(op)
     subject = str(subject or "")
     h = chain_hash(prev_hash, station, seq, at, login, kind, subject, plain)
-    _connection(uow).execute(_INSERT, dict(
+    _INSERT.execute(_connection(uow), dict(
         station=station, seq=seq, at=at, operator=login, kind=kind, subject=subject,
         details=plain, prev_hash=prev_hash, hash=h))
     return h

@@ -290,7 +290,7 @@ def _add_makeup(app, uow, op: Operator, customer: CustomerRow, meter: MeterRow, 
                 credit: Decimal, note: str) -> tuple[int, VendRecord]:
     """A PENDING make-up vend (amount 0) that reserves the meter's next sequence."""
     seq = meter.last_sequence + 1
-    claimed = uow.session.connection().execute(vending._CLAIM, {
+    claimed = vending._CLAIM.execute(uow.session.connection(), {
         "mid": meter.id, "prev": seq - 1, "next_seq": seq}).rowcount
     if claimed != 1:
         raise BusinessRuleError(f"meter {meter.meter_no} was sold to at the same moment; try again")
@@ -501,7 +501,7 @@ def _transfer_target(uow, source: CustomerRow, account_no: str, image):
     target = _active_customer(uow, account_no)
     if source is not None and target.id == source.id:
         raise ValidationError("credit cannot be transferred to the account being closed")
-    ctx = vending._sale_context(uow.session, image.uid)
+    ctx = vending._sale_context(uow, image.uid)
     if ctx is None or ctx.customer_id != target.id:
         raise BusinessRuleError(f"the card in the reader is not customer {target.account_no}'s card")
     if ctx.card_status != CardStatus.ACTIVE.value or ctx.meter_status != MeterStatus.INSTALLED:

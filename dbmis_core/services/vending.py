@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-
-import attrs
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, func, insert, select, update
+import attrs
+
+from sqlalchemy import bindparam, func, insert, literal_column, select, update
 
 from ..cards import CardImage, VendRecord
 from ..crashpoints import crashpoint
@@ -37,6 +37,7 @@ from ..storage.models import (
     UtilityRow,
     VendRow,
 )
+from ..storage.precompiled import Precompiled
 from . import audit, debts, settings, tariffs
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
@@ -113,14 +114,17 @@ def record_return(uow, op: Operator, image: CardImage, meter_id: int | None = No
     return store_return(uow, op, meter_id, customer_id, ret, newest=newest)[0]
 
 
-_LATEST_RETURN = (select(MeterReturnRow.written_at, MeterReturnRow.cumulative_consumed,
-                         MeterReturnRow.consumed_since_previous)
-                  .where(MeterReturnRow.meter_id == bindparam("meter_id"),
-                         MeterReturnRow.written_at <= bindparam("written_at"))
-                  .order_by(MeterReturnRow.written_at.desc()).limit(1))
-
-
-_INSERT_RETURN = insert(MeterReturnRow)
+_LATEST_RETURN = Precompiled(
+    select(MeterReturnRow.written_at, MeterReturnRow.cumulative_consumed,
+           MeterReturnRow.consumed_since_previous)
+    .where(MeterReturnRow.meter_id == bindparam("meter_id"),
+           MeterReturnRow.written_at <= bindparam("written_at"))
+    .order_by(MeterReturnRow.written_at.desc()).limit(1))
+_INSERT_RETURN = Precompiled(insert(MeterReturnRow), keys=(
+    "meter_id", "customer_id", "last_sequence", "remaining", "cumulative_purchased",
+    "cumulative_consumed", "consumed_since_previous", "status", "tamper_count",
+    "illegal_card_count", "history_year", "history_month", "history", "written_at", "read_at",
+    "read_by", "source"))
 
 
 def store_return(uow, op: Operator, meter_id: int, customer_id: int, ret: MeterReturn,
@@ -135,12 +139,12 @@ def store_return(uow, op: Operator, meter_id: int, customer_id: int, ret: MeterR
     if newest is not None and (newest.written_at is None or newest.written_at <= ret.written_at):
         latest = newest if newest.written_at is not None else None
     else:
-        latest = uow.session.connection().execute(_LATEST_RETURN, {
+        latest = _LATEST_RETURN.execute(uow.connection, {
             "meter_id": meter_id, "written_at": ret.written_at}).first()
     if latest is not None and latest.written_at == ret.written_at:
         return latest.consumed_since_previous, False
     consumed = ret.cumulative_consumed - (latest.cumulative_consumed if latest else 0)
-    uow.session.connection().execute(_INSERT_RETURN, dict(
+    _INSERT_RETURN.execute(uow.connection, dict(
         meter_id=meter_id, customer_id=customer_id, last_sequence=ret.last_sequence,
         remaining=ret.remaining, cumulative_purchased=ret.cumulative_purchased,
         cumulative_consumed=ret.cumulative_consumed, consumed_since_previous=consumed,
@@ -158,13 +162,12 @@ _NEXT_RECEIPT = (update(StationRow).where(StationRow.code == bindparam("station_
 
 # a sale's PENDING transaction numbers its receipt and its audit record in one statement on the
 # station row (which it then holds locked until commit)
-_NEXT_RECEIPT_AUDIT = (update(StationRow).where(StationRow.code == bindparam("station_code"))
-                       .values(next_receipt=StationRow.next_receipt + 1,
-                               audit_seq=StationRow.audit_seq + 1)
-                       .returning(StationRow.next_receipt, StationRow.audit_seq,
-                                  StationRow.audit_head))
-_SET_AUDIT_HEAD = (update(StationRow).where(StationRow.code == bindparam("station_code"))
-                   .values(audit_head=bindparam("head")))
+_NEXT_RECEIPT_AUDIT = Precompiled(
+    update(StationRow).where(StationRow.code == bindparam("station_code"))
+    .values(next_receipt=StationRow.next_receipt + 1, audit_seq=StationRow.audit_seq + 1)
+    .returning(StationRow.next_receipt, StationRow.audit_seq, StationRow.audit_head))
+_SET_AUDIT_HEAD = Precompiled(update(StationRow).where(StationRow.code == bindparam("station_code"))
+                              .values(audit_head=bindparam("head")))
 
 
 def _next_receipt(uow, station_code: str) -> str:
@@ -237,7 +240,7 @@ def _release_sequence(uow, v: VendRow) -> None:
 
 
 _NEWEST = MeterReturnRow.__table__.alias("newest")  # the meter's newest stored return
-_SALE_CONTEXT = (
+_SALE_CONTEXT = Precompiled(
     select(CardRow.id.label("card_id"), CardRow.status.label("card_status"),
            CustomerRow.id.label("customer_id"), CustomerRow.account_no, CustomerRow.name,
            CustomerRow.category, CustomerRow.tariff.label("customer_tariff"),
@@ -245,8 +248,8 @@ _SALE_CONTEXT = (
            MeterRow.status.label("meter_status"), MeterRow.customer_id.label("meter_customer"),
            MeterRow.last_sequence, MeterModelRow.credit_unit,
            select(UtilityRow.name).limit(1).scalar_subquery().label("utility"),
-           select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(OPEN_STATES))
-           .exists().label("has_open"),
+           select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(
+               [literal_column(f"'{s}'") for s in OPEN_STATES])).exists().label("has_open"),
            CustomerRow.status.label("customer_status"),
            select(DebtRow.id).where(DebtRow.customer_id == CustomerRow.id,
                                     DebtRow.settled_at.is_(None)).exists().label("has_debt"),
@@ -262,16 +265,23 @@ _SALE_CONTEXT = (
         _NEWEST.c.written_at == select(func.max(MeterReturnRow.written_at))
         .where(MeterReturnRow.meter_id == MeterRow.id).scalar_subquery()))
     .where(CardRow.uid == bindparam("uid")))
-_CLAIM = (update(MeterRow)
-          .where(MeterRow.id == bindparam("mid"), MeterRow.last_sequence == bindparam("prev"))
-          .values(last_sequence=bindparam("next_seq")))
-_INSERT_VEND = insert(VendRow).returning(VendRow.id)
-_MARK_WRITTEN = (update(VendRow)
-                 .where(VendRow.id == bindparam("vid"), VendRow.state == VendState.PENDING.value)
-                 .values(state=VendState.WRITTEN.value, written_at=bindparam("t_written")))
-_MARK_COMPLETED = (update(VendRow)
-                   .where(VendRow.id == bindparam("vid"), VendRow.state == VendState.WRITTEN.value)
-                   .values(state=VendState.COMPLETED.value, completed_at=bindparam("t_completed")))
+_CLAIM = Precompiled(update(MeterRow)
+                     .where(MeterRow.id == bindparam("mid"),
+                            MeterRow.last_sequence == bindparam("prev"))
+                     .values(last_sequence=bindparam("next_seq")))
+_INSERT_VEND = Precompiled(insert(VendRow).returning(VendRow.id), keys=(
+    "customer_id", "meter_id", "card_id", "sequence", "amount", "energy", "credit", "credit_unit",
+    "tariff", "unit_price", "price_lines", "operator", "debt_recovered", "station", "state",
+    "issued_at", "created_at", "note", "receipt_no", "kind"))
+# the card holds the sale and its receipt exists: PENDING -> COMPLETED in one relaxed statement
+_MARK_COMPLETED = Precompiled(
+    update(VendRow).where(VendRow.id == bindparam("vid"), VendRow.state == VendState.PENDING.value)
+    .values(state=VendState.COMPLETED.value, written_at=bindparam("t_written"),
+            completed_at=bindparam("t_completed")))
+# the card holds the sale but its receipt could not be made (a broken receipt template)
+_MARK_WRITTEN = Precompiled(
+    update(VendRow).where(VendRow.id == bindparam("vid"), VendRow.state == VendState.PENDING.value)
+    .values(state=VendState.WRITTEN.value, written_at=bindparam("t_written")))
 
 
 # binds for a sale context read that does not price anything: no version, an empty period
@@ -279,12 +289,11 @@ _NO_LOOKUP = {"lookup_default": "", "lookup_at": datetime(1970, 1, 1, tzinfo=UTC
               "lookup_start": datetime(9999, 1, 1, tzinfo=UTC)}
 
 
-def _sale_context(session, uid: str, lookup: dict | None = None):
+def _sale_context(uow, uid: str, lookup: dict | None = None):
     """Card, customer, meter, model, newest meter return and (with ``lookup``, from
     tariffs.lookup_params) the tariff look-up of a card in one round trip: the hot path of every
     sale."""
-    return session.connection().execute(_SALE_CONTEXT,
-                                        {"uid": uid, **(lookup or _NO_LOOKUP)}).one_or_none()
+    return _SALE_CONTEXT.execute(uow.connection, {"uid": uid, **(lookup or _NO_LOOKUP)}).first()
 
 
 @attrs.frozen
@@ -417,7 +426,7 @@ def check_sale(app, op: Operator, account_no: str, amount) -> SaleCheck:
     ensure_user_card(image)
     with app.uow() as uow:
         lookup = tariffs.lookup_params(app)
-        ctx = _sale_context(uow.session, image.uid, lookup)
+        ctx = _sale_context(uow, image.uid, lookup)
         a = _assess(app, uow, ctx, image, amt, account_no, lookup)
         if a.serious:
             _notice(app, uow, op, ctx, image, a.refusal)
@@ -445,13 +454,12 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
         ensure_user_card(image)
         # -- step 1: check the card against the database, record returns, reconcile -----------
         with app.uow() as uow:
-            s = uow.session
             lookup = tariffs.lookup_params(app)
-            ctx = _sale_context(s, image.uid, lookup)
+            ctx = _sale_context(uow, image.uid, lookup)
             if ctx is not None and ctx.has_open:
                 reconcile_with_card(uow, image)
                 uow.commit()
-                ctx = _sale_context(s, image.uid, lookup)
+                ctx = _sale_context(uow, image.uid, lookup)
             a = _assess(app, uow, ctx, image, amt, account_no, lookup)
             consumed = record_return(uow, op, image, ctx.meter_id, ctx.customer_id,
                                      SimpleNamespace(written_at=ctx.latest_return,
@@ -467,7 +475,8 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
             seq = ctx.last_sequence + 1
             issued = now().replace(microsecond=0)
             # -- step 2: reserve the sequence durably -----------------------------------------
-            claimed = s.connection().execute(_CLAIM, {"mid": ctx.meter_id, "prev": seq - 1,
+            c = uow.connection
+            claimed = _CLAIM.execute(c, {"mid": ctx.meter_id, "prev": seq - 1,
                                          "next_seq": seq}).rowcount
             if claimed != 1:
                 raise BusinessRuleError("another station sold to this meter at the same moment; "
@@ -480,13 +489,12 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                           credit_unit=int(unit), tariff=q.tariff, unit_price=q.unit_price,
                           price_lines=lines, operator=op.login, debt_recovered=recovered,
                           station=station, state=VendState.PENDING.value, issued_at=issued,
-                          created_at=now(), note="")
-            numbers = s.connection().execute(_NEXT_RECEIPT_AUDIT,
-                                             {"station_code": station}).one_or_none()
+                          created_at=now(), note="", kind="sale")
+            numbers = _NEXT_RECEIPT_AUDIT.execute(c, {"station_code": station}).first()
             if numbers is None:
                 raise BusinessRuleError(f"station {station} is not registered; run 'dbmis init'")
             values["receipt_no"] = f"{station}-{numbers.next_receipt - 1:08d}"
-            vend_id = s.connection().execute(_INSERT_VEND, values).scalar_one()
+            vend_id = _INSERT_VEND.execute(c, values).scalar_one()
             head = audit.append(uow, station, numbers.audit_seq, numbers.audit_head, op, "sale",
                                 f"account {ctx.account_no}",
                                 {"receipt": values["receipt_no"], "vend_id": vend_id,
@@ -494,7 +502,7 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                                  "amount": values["amount"], "energy": q.energy, "credit": credit,
                                  "tariff": q.tariff, "debt_recovered": recovered,
                                  "state": VendState.PENDING.value})
-            s.connection().execute(_SET_AUDIT_HEAD, {"station_code": station, "head": head})
+            _SET_AUDIT_HEAD.execute(c, {"station_code": station, "head": head})
             if a.plan:
                 debts.apply_recovery(uow, a.plan, vend_id, values["created_at"])
             uow.commit()
@@ -527,15 +535,20 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
                         "sold, try again")
     crashpoint("vend.verified")
     written = now()
-    app.relaxed_execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written})
-    crashpoint("vend.written")
     from .receipts import render_receipt_text
 
     v = SimpleNamespace(**values, id=vend_id, written_at=written, completed_at=written,
                         customer=SimpleNamespace(account_no=ctx.account_no, name=ctx.name),
                         meter=SimpleNamespace(meter_no=ctx.meter_no))
-    receipt = render_receipt_text(v, ctx.utility)
-    app.relaxed_execute(_MARK_COMPLETED, {"vid": vend_id, "t_completed": now()})
+    try:
+        receipt = render_receipt_text(v, ctx.utility)
+    except Exception:
+        # the card holds the credit: WRITTEN, and reconciliation or a reprint completes it
+        app.relaxed_execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written})
+        raise
+    crashpoint("vend.receipt")
+    app.relaxed_execute(_MARK_COMPLETED, {"vid": vend_id, "t_written": written,
+                                          "t_completed": now()})
     crashpoint("vend.completed")
     return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, values["amount"], q.energy, credit,
                       unit, VendState.COMPLETED, values["receipt_no"], receipt, consumed, recovered,
@@ -587,5 +600,3 @@ def sales_of(app, op: Operator, account_no: str) -> list[VendRow]:
         c = get_customer_row(uow, account_no)
         return list(uow.session.scalars(select(VendRow).where(VendRow.customer_id == c.id)
                                         .order_by(VendRow.sequence, VendRow.id)))
-
-

@@ -23,20 +23,24 @@ from .sle4442 import Faults, SimCardConnection, new_card_file
 class SimReader:
     def __init__(self, folder: str | os.PathLike, name: str = "DBMIS simulated reader 0",
                  faults: Faults | None = None) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder).absolute()
         self.name = name
         self.faults = faults
         (self.folder / "cards").mkdir(parents=True, exist_ok=True)
+        # plain strings for the per-sale calls: pathlib's joins and resolve() cost more than the
+        # card I/O itself
+        self._slot = str(self.folder / "slot")
+        self._faults_file = str(self.folder / "faults.json")
 
     @property
     def slot(self) -> Path:
-        return self.folder / "slot"
+        return Path(self._slot)
 
     def card_path(self, uid: str) -> Path:
         return self.folder / "cards" / f"{uid.upper()}.card"
 
     def card_present(self) -> bool:
-        return self.slot.exists()
+        return os.path.exists(self._slot)
 
     def inserted_uid(self) -> str | None:
         if not self.slot.is_symlink() or not self.slot.exists():
@@ -46,9 +50,9 @@ class SimReader:
     def _take_faults(self) -> Faults | None:
         if self.faults is not None:
             return self.faults
-        f = self.folder / "faults.json"
-        if not f.exists():
+        if not os.path.exists(self._faults_file):
             return None
+        f = Path(self._faults_file)
         spec = json.loads(f.read_text())
         faults = Faults(**spec)
         if faults.once:
@@ -56,9 +60,11 @@ class SimReader:
         return faults
 
     def connect(self) -> SimCardConnection:
-        if not self.card_present():
+        """Open the card in the slot; the connection keeps that card file open, whatever is
+        inserted afterwards."""
+        if not os.path.exists(self._slot):
             raise NoCardError("no card in the reader; insert a card")
-        return SimCardConnection(self.slot.resolve(), self._take_faults(), on_pull=self.eject)
+        return SimCardConnection(self._slot, self._take_faults(), on_pull=self.eject)
 
     def new_card(self) -> str:
         """Take a blank card from stock and put it in the reader."""
@@ -72,18 +78,20 @@ class SimReader:
 
     def insert(self, uid_or_path: str | os.PathLike) -> str:
         """Put a card in the reader (by UID from the stock, or by a card file path)."""
-        p = Path(uid_or_path)
-        if not p.exists():
-            p = self.card_path(str(uid_or_path))
-        if not p.exists():
+        p = os.fspath(uid_or_path)
+        if not os.path.exists(p):
+            p = os.fspath(self.card_path(p))
+        if not os.path.exists(p):
             raise ValidationError(f"no simulated card {uid_or_path!s}")
         self.eject()
-        os.symlink(p.resolve(), self.slot)
-        return p.stem
+        os.symlink(os.path.abspath(p), self._slot)
+        return Path(p).stem
 
     def eject(self) -> None:
-        if self.slot.is_symlink() or self.slot.exists():
-            self.slot.unlink()
+        try:
+            os.unlink(self._slot)
+        except FileNotFoundError:
+            pass
 
     def inject(self, faults: Faults) -> None:
         """Arrange faults for the next connection made by any process."""

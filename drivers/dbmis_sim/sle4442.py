@@ -62,10 +62,10 @@ def new_card_file(path: Path, uid: bytes | None = None) -> str:
 class SimCardConnection:
     """A session with one card file; holds an exclusive lock like a PC/SC exclusive connect."""
 
-    def __init__(self, path: Path, faults: Faults | None = None, on_pull=None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, faults: Faults | None = None, on_pull=None) -> None:
+        self.path = path
         try:
-            self._fd = os.open(self.path, os.O_RDWR)
+            self._fd = os.open(path, os.O_RDWR)
         except FileNotFoundError:
             raise NoCardError("no card in the reader") from None
         fcntl.flock(self._fd, fcntl.LOCK_EX)

@@ -29,6 +29,7 @@ import hmac
 import struct
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from dbmis_core.cards import (
     ANY_METER,
@@ -127,6 +128,7 @@ def pack_header(h: CardHeader) -> bytes:
     return body + struct.pack(">H", crc16(body)) + b"\x00\x00"
 
 
+@lru_cache(maxsize=1024)  # pure; a sale decodes the same bytes up to three times
 def unpack_header(raw: bytes) -> CardHeader:
     if raw == b"\xff" * HDR_LEN:
         raise BlankCardError("the card is blank (not yet issued)")
@@ -152,6 +154,7 @@ def pack_vend(rec: VendRecord, key: bytes, card_type: CardType = CardType.USER) 
     return body + struct.pack(">H", crc16(body)) + b"\x00\x00"
 
 
+@lru_cache(maxsize=1024)  # pure; a sale decodes the same bytes up to three times
 def unpack_vend(raw: bytes, key: bytes) -> tuple[VendRecord | None, str | None]:
     """Decode one slot; returns (record, None) or (None, why it is unusable)."""
     if raw == b"\xff" * SLOT_LEN:
@@ -208,6 +211,7 @@ def pack_return(ret: MeterReturn, key: bytes) -> bytes:
     return body + struct.pack(">H", crc16(body))
 
 
+@lru_cache(maxsize=1024)  # pure; a sale decodes the same bytes up to three times
 def unpack_return(raw: bytes, key: bytes) -> tuple[MeterReturn | None, str | None]:
     if raw == b"\xff" * RET_LEN:
         return None, "empty (the card has not been in the meter)"

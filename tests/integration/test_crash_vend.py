@@ -62,7 +62,7 @@ def test_sigkill_during_sales(demo, admin, tmp_path, backend):
     assert all(v.receipt_no for v in done)
 
 
-VEND_STEPS = ["vend.pending", "vend.card_written", "vend.verified", "vend.written", "vend.completed"]
+VEND_STEPS = ["vend.pending", "vend.card_written", "vend.verified", "vend.receipt", "vend.completed"]
 
 
 def test_sigkill_at_every_step_of_a_sale(demo, admin, tmp_path):
