@@ -184,3 +184,27 @@ def test_an_auditor_reading_a_card_stores_no_meter_data(demo, admin, tmp_path):
     cards.read_card(demo, admin)
     with demo.uow() as uow:
         assert uow.session.query(MeterReturnRow).count() == 1
+
+
+def test_a_receipt_that_cannot_be_made_leaves_the_sale_written_then_settled(demo, admin,
+                                                                              monkeypatch):
+    """The card holds the credit but the receipt fails (a broken template): the sale stays
+    WRITTEN, never pending or completed without a receipt; reconciliation completes it."""
+    from dbmis_core.services import receipts
+
+    _issue(demo, admin)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("template error")
+
+    monkeypatch.setattr(receipts, "render_receipt_text", broken)
+    with pytest.raises(RuntimeError, match="template error"):
+        vending.vend(demo, admin, "100001", "50.00")
+    (row,) = _vends(demo)
+    assert row.state == VendState.WRITTEN.value and row.written_at is not None
+    assert row.completed_at is None
+    monkeypatch.undo()
+    settled = vending.reconcile_card_in_reader(demo, admin)
+    assert settled == [(row.id, VendState.COMPLETED.value)]
+    (row,) = _vends(demo)
+    assert row.state == VendState.COMPLETED.value and row.receipt_no == "S01-00000001"

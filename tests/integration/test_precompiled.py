@@ -1,0 +1,132 @@
+"""storage.precompiled: the sale's statements run straight on the driver give exactly what
+SQLAlchemy's own execution gives, on SQLite and on PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dbmis_core.domain import VendState
+from dbmis_core.services import audit, cards, tariffs, vending
+from dbmis_core.storage.models import AuditRow, MeterReturnRow, StationRow, VendRow
+from dbmis_core.storage.precompiled import Precompiled
+from dbmis_sim.meter import MeterSimulator
+
+
+@pytest.fixture
+def sold(demo, admin):
+    """A customer whose second sale read meter data back from the card."""
+    demo.reader.new_card()
+    uid = cards.issue_user_card(demo, admin, "100001")
+    first = vending.vend(demo, admin, "100001", "50.00")
+    sim = MeterSimulator.provision(demo.config.home / "m.json", first.meter_no,
+                                   demo.keys.meter_key(first.meter_no))
+    with demo.reader.connect() as conn:
+        sim.insert(conn, demo.card_format)
+    sim.run(10, Decimal("2.50"))
+    with demo.reader.connect() as conn:
+        sim.insert(conn, demo.card_format)
+    vending.vend(demo, admin, "100001", "20.00")
+    return uid
+
+
+def test_the_sale_context_reads_the_same_row_both_ways(demo, sold):
+    params = {"uid": sold, **tariffs.lookup_params(demo)}
+    with demo.uow() as uow:
+        through_sqlalchemy = uow.connection.execute(vending._SALE_CONTEXT.stmt, params).one()
+        direct = vending._SALE_CONTEXT.execute(uow.connection, params).one()
+    assert tuple(direct) == tuple(through_sqlalchemy)
+    assert direct._fields == tuple(through_sqlalchemy._fields)
+    # the values came back typed: aware times, Decimal energy, booleans
+    assert direct.latest_return.tzinfo is not None
+    assert isinstance(direct.latest_cumulative, Decimal) and direct.has_open is False
+    assert direct.last_sequence == 2
+
+
+def test_latest_return_matches_and_a_missing_row_is_none(demo, sold):
+    with demo.uow() as uow:
+        meter_id = uow.session.scalar(select(VendRow.meter_id))
+        params = {"meter_id": meter_id, "written_at": datetime.now(UTC) + timedelta(days=400)}
+        a = uow.connection.execute(vending._LATEST_RETURN.stmt, params).first()
+        b = vending._LATEST_RETURN.execute(uow.connection, params).first()
+        assert tuple(a) == tuple(b) and b.written_at.tzinfo is not None
+        params["written_at"] = datetime(2000, 1, 1, tzinfo=UTC)
+        assert vending._LATEST_RETURN.execute(uow.connection, params).first() is None
+
+
+def test_inserted_rows_read_back_as_sqlalchemy_wrote_them(demo, sold):
+    """A vend row written directly and the same row written by SQLAlchemy read back equal."""
+    with demo.uow() as uow:
+        template = uow.session.scalars(select(VendRow).order_by(VendRow.id)).first()
+        values = {k: getattr(template, k) for k in vending._INSERT_VEND.keys}
+        values.update(state=VendState.FAILED.value, issued_at=datetime(2026, 5, 1, 8, 30, tzinfo=UTC))
+        direct = vending._INSERT_VEND.execute(uow.connection, dict(values, receipt_no="X-1"))
+        through = uow.connection.execute(vending._INSERT_VEND.stmt, dict(values, receipt_no="X-2"))
+        ids = (direct.scalar_one(), through.scalar_one())
+        rows = uow.connection.execute(select(VendRow.__table__).where(VendRow.id.in_(ids))
+                                      .order_by(VendRow.id)).all()
+    a, b = (r._asdict() for r in rows)
+    for key in ("id", "receipt_no"):
+        a.pop(key), b.pop(key)
+    assert a == b
+    assert a["price_lines"] == template.price_lines and a["amount"] == template.amount
+    assert a["issued_at"] == datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+
+
+def test_updates_count_rows_and_returning_gives_typed_values(demo, sold):
+    station = demo.config.station_code
+    with demo.uow() as uow:
+        before = uow.session.scalar(select(StationRow.next_receipt).where(StationRow.code == station))
+        numbers = vending._NEXT_RECEIPT_AUDIT.execute(uow.connection, {"station_code": station}).one()
+        assert numbers.next_receipt == before + 1 and isinstance(numbers.audit_head, str)
+        nobody = vending._CLAIM.execute(uow.connection, {"mid": -1, "prev": 0, "next_seq": 1})
+        assert nobody.rowcount == 0 and nobody.rows == []
+        uow.rollback()
+
+
+def test_driver_errors_are_sqlalchemy_errors_and_the_transaction_rolls_back(demo, sold):
+    with demo.uow() as uow:
+        receipt = uow.session.scalar(select(VendRow.receipt_no).order_by(VendRow.id))
+        template = uow.session.scalars(select(VendRow)).first()
+        values = {k: getattr(template, k) for k in vending._INSERT_VEND.keys}
+    with demo.uow() as uow:
+        with pytest.raises(IntegrityError):
+            vending._INSERT_VEND.execute(uow.connection, dict(values, receipt_no=receipt))
+    with demo.uow() as uow:
+        assert uow.session.scalar(select(VendRow.id).where(VendRow.receipt_no == receipt))
+
+
+def test_an_audit_record_written_directly_verifies(demo, admin, sold):
+    """The audit chain's hash covers what the row holds, so the direct INSERT must store the
+    details and the time exactly as SQLAlchemy would."""
+    with demo.uow() as uow:
+        audit.record(uow, admin, "test.direct", "chain", {"amount": Decimal("1.50"),
+                                                          "when": datetime.now(UTC)})
+        uow.commit()
+    report = audit.verify(demo, admin)
+    assert report.ok, report
+    with demo.uow() as uow:
+        row = uow.session.scalars(select(AuditRow).order_by(AuditRow.id.desc())).first()
+    assert row.kind == "test.direct" and row.details["amount"] == "1.50"
+
+
+def test_relaxed_statement_commits_on_its_own(demo, sold):
+    with demo.uow() as uow:
+        vid = uow.session.scalar(select(VendRow.id).order_by(VendRow.id.desc()))
+    rename = Precompiled(update(VendRow).where(VendRow.id == bindparam("vid"))
+                         .values(note=bindparam("note")))
+    assert demo.relaxed_execute(rename, {"vid": vid, "note": "relaxed"}) == 1
+    with demo.uow() as uow:
+        assert uow.session.get(VendRow, vid).note == "relaxed"
+
+
+def test_statements_it_cannot_run_are_refused_when_built(app):
+    with app.uow() as uow:
+        conn = uow.connection
+        with pytest.raises(ValueError, match="IN list"):
+            Precompiled(select(VendRow.id).where(VendRow.state.in_(["pending", "written"]))
+                        ).execute(conn)
+        with pytest.raises(ValueError, match="needs its value given"):
+            Precompiled(insert(MeterReturnRow), keys=("meter_id",)).execute(conn, {"meter_id": 1})
