@@ -57,7 +57,7 @@ class Application:
         """A second pool whose connections commit without waiting for the disk."""
         from .storage.db import make_relaxed_engine, session_factory
 
-        return session_factory(make_relaxed_engine(self.config.database_url))
+        return session_factory(make_relaxed_engine(self.engine))
 
     @property
     def relaxed_engine(self):

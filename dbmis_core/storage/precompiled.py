@@ -114,20 +114,17 @@ class Precompiled:
 
     def execute_alone(self, engine: Engine, params: dict | None = None) -> int:
         """Run as a transaction of its own on a pooled connection of ``engine``; returns the row
-        count. SQLite: BEGIN IMMEDIATE ... COMMIT (the engine's pragmas apply, they are set per
-        connection); PostgreSQL: autocommit, one round trip."""
+        count. Both in autocommit: the statement is its own transaction (SQLite: at the
+        synchronous level the engine's options ask for, storage.db.sqlite_synchronous;
+        PostgreSQL: one round trip)."""
         pooled = engine.raw_connection()
         try:
             dbapi = pooled.driver_connection
-            if engine.dialect.name == "sqlite":
-                dbapi.execute("BEGIN IMMEDIATE")
-                try:
-                    n = self._run(dbapi, engine.dialect, params or {}, pooled.invalidate).rowcount
-                    dbapi.execute("COMMIT")
-                except BaseException:
-                    dbapi.rollback()
-                    raise
-                return n
+            if engine.dialect.name == "sqlite":  # the engine's connections run in autocommit
+                from .db import sqlite_synchronous  # db loads alembic; not at start-up
+
+                sqlite_synchronous(pooled, engine.get_execution_options())
+                return self._run(dbapi, engine.dialect, params or {}, pooled.invalidate).rowcount
             dbapi.autocommit = True
             try:
                 return self._run(dbapi, engine.dialect, params or {}, pooled.invalidate).rowcount

@@ -30,6 +30,7 @@ class SimReader:
         # plain strings for the per-sale calls: pathlib's joins and resolve() cost more than the
         # card I/O itself
         self._slot = str(self.folder / "slot")
+        self._cards = str(self.folder / "cards")
         self._faults_file = str(self.folder / "faults.json")
 
     @property
@@ -37,7 +38,10 @@ class SimReader:
         return Path(self._slot)
 
     def card_path(self, uid: str) -> Path:
-        return self.folder / "cards" / f"{uid.upper()}.card"
+        return Path(self._card_file(uid))
+
+    def _card_file(self, uid: str) -> str:
+        return f"{self._cards}/{uid.upper()}.card"
 
     def card_present(self) -> bool:
         return os.path.exists(self._slot)
@@ -79,13 +83,14 @@ class SimReader:
     def insert(self, uid_or_path: str | os.PathLike) -> str:
         """Put a card in the reader (by UID from the stock, or by a card file path)."""
         p = os.fspath(uid_or_path)
-        if not os.path.exists(p):
-            p = os.fspath(self.card_path(p))
-        if not os.path.exists(p):
+        stock = self._card_file(p) if os.sep not in p else None
+        if stock is not None and os.path.exists(stock):
+            p = stock
+        elif not os.path.exists(p):
             raise ValidationError(f"no simulated card {uid_or_path!s}")
         self.eject()
         os.symlink(os.path.abspath(p), self._slot)
-        return Path(p).stem
+        return os.path.splitext(os.path.basename(p))[0]
 
     def eject(self) -> None:
         try:
