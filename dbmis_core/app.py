@@ -64,17 +64,20 @@ class Application:
         """The relaxed pool's engine (commits do not wait for the disk)."""
         return self._relaxed_sessions.kw["bind"]
 
-    def relaxed_execute(self, statement, params: dict) -> int:
+    def relaxed_execute(self, statement, params: dict, connection=None) -> int:
         """One statement (a storage.precompiled.Precompiled) that is its own relaxed transaction;
         returns its row count. On PostgreSQL it runs in autocommit: one round trip instead of
-        BEGIN, statement, COMMIT."""
-        return statement.execute_alone(self.relaxed_engine, params)
+        BEGIN, statement, COMMIT. ``connection``: an idle Connection of ``engine`` the caller
+        holds, which SQLite then uses (PostgreSQL's relaxed connections are a pool of their own)."""
+        return statement.execute_alone(self.relaxed_engine, params, connection)
 
-    def uow(self, durable: bool = True):
+    def uow(self, durable: bool = True, connection=None):
+        """A unit of work (storage.db.UnitOfWork); ``connection``: an idle Connection of
+        ``engine`` to run on, which the caller keeps (durable units only)."""
         from .storage.db import UnitOfWork
 
         sessions = self._sessions if durable else self._relaxed_sessions
-        uow = UnitOfWork(sessions)
+        uow = UnitOfWork(sessions, connection)
         uow.station = self.config.station_code  # whose audit chain records of this uow go to
         return uow
 

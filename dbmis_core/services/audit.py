@@ -38,8 +38,16 @@ _REGISTER = text("INSERT INTO stations (code, name, next_receipt, audit_seq, aud
                  "VALUES (:code, :code, 1, 0, '') ON CONFLICT (code) DO NOTHING")
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value):
     """JSON-ready copy of ``value``: money and energy as strings (never floats), times in ISO."""
+    kind = type(value)
+    if kind in _AS_IS:  # the common cases first: every sale writes a dozen of them
+        return value
+    if kind is Decimal:
+        return str(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -79,8 +79,15 @@ def _fit(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+# The receipt templates use the helpers as filters (``{{ value | field("Label") }}``): jinja2
+# calls a filter directly, a function through its context, which cost a receipt a tenth of its time.
+documents.environment("dbmis_core").filters.update(
+    center=_center, field=lambda value, label: _field(label, value),
+    amount_line=lambda value, name: _amount_line(name, value))
+
+
 def _layout() -> dict:
-    return {"center": _center, "field": _field, "amount_line": _amount_line, "rule": "-" * WIDTH}
+    return {"rule": "-" * WIDTH}
 
 
 def _when(t: datetime | None) -> str:

@@ -447,13 +447,18 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
     """
     op.require(Perm.VEND)
     amt = _check_amount(app, amount)
+    with app.engine.connect() as db:  # one pooled connection for both of the sale's transactions
+        return _vend(app, op, account_no, amt, db)
+
+
+def _vend(app, op: Operator, account_no: str, amt: Decimal, db) -> SaleResult:
     fmt = app.card_format
     station = app.config.station_code
     with connected(app) as conn:
         image = fmt.read(conn)
         ensure_user_card(image)
         # -- step 1: check the card against the database, record returns, reconcile -----------
-        with app.uow() as uow:
+        with app.uow(connection=db) as uow:
             lookup = tariffs.lookup_params(app)
             ctx = _sale_context(uow, image.uid, lookup)
             if ctx is not None and ctx.has_open:
@@ -544,11 +549,11 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
         receipt = render_receipt_text(v, ctx.utility)
     except Exception:
         # the card holds the credit: WRITTEN, and reconciliation or a reprint completes it
-        app.relaxed_execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written})
+        app.relaxed_execute(_MARK_WRITTEN, {"vid": vend_id, "t_written": written}, db)
         raise
     crashpoint("vend.receipt")
     app.relaxed_execute(_MARK_COMPLETED, {"vid": vend_id, "t_written": written,
-                                          "t_completed": now()})
+                                          "t_completed": now()}, db)
     crashpoint("vend.completed")
     return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, values["amount"], q.energy, credit,
                       unit, VendState.COMPLETED, values["receipt_no"], receipt, consumed, recovered,

@@ -154,10 +154,13 @@ class UnitOfWork:
     fifth of its database overhead (bench/vend_throughput.py).
     """
 
-    def __init__(self, session_factory: sessionmaker) -> None:
+    def __init__(self, session_factory: sessionmaker, connection: Connection | None = None) -> None:
+        """``connection``: run on this (idle) connection, which the caller keeps; the sale holds
+        one for both of its transactions instead of taking one from the pool for each."""
         self._factory = session_factory
         self._session: Session | None = None
-        self._conn: Connection | None = None
+        self._conn: Connection | None = connection
+        self._owned = connection is None
         self.station: str | None = None  # the sales station (its audit chain); set by Application
 
     def __enter__(self) -> "UnitOfWork":
@@ -179,6 +182,7 @@ class UnitOfWork:
             return self._session.connection()
         if self._conn is None:
             self._conn = self._factory.kw["bind"].connect()
+        if not self._conn.in_transaction():
             self._conn.begin()
         return self._conn
 
@@ -189,7 +193,10 @@ class UnitOfWork:
             self._session.close()
             self._session = None
         if self._conn is not None:
-            self._conn.close()
+            if self._owned:
+                self._conn.close()
+            else:
+                self._conn.rollback()  # nothing if committed
             self._conn = None
 
     def commit(self) -> None:

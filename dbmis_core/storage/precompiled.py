@@ -112,15 +112,18 @@ class Precompiled:
         return self._run(conn.connection.driver_connection, conn.dialect, params or {},
                          conn.invalidate)
 
-    def execute_alone(self, engine: Engine, params: dict | None = None) -> int:
-        """Run as a transaction of its own on a pooled connection of ``engine``; returns the row
-        count. Both in autocommit: the statement is its own transaction (SQLite: at the
+    def execute_alone(self, engine: Engine, params: dict | None = None,
+                      connection: Connection | None = None) -> int:
+        """Run as a transaction of its own on a pooled connection of ``engine`` (on SQLite the
+        caller's idle ``connection`` of it, if given); returns the row count. Both in autocommit: the statement is its own transaction (SQLite: at the
         synchronous level the engine's options ask for, storage.db.sqlite_synchronous;
         PostgreSQL: one round trip)."""
-        pooled = engine.raw_connection()
+        sqlite = engine.dialect.name == "sqlite"
+        held = connection is not None and sqlite  # idle, the caller's: no pool round trip
+        pooled = connection.connection if held else engine.raw_connection()
         try:
             dbapi = pooled.driver_connection
-            if engine.dialect.name == "sqlite":  # the engine's connections run in autocommit
+            if sqlite:  # the engine's connections run in autocommit
                 from .db import sqlite_synchronous  # db loads alembic; not at start-up
 
                 sqlite_synchronous(pooled, engine.get_execution_options())
@@ -132,7 +135,8 @@ class Precompiled:
                 if pooled.is_valid and not dbapi.closed:
                     dbapi.autocommit = False
         finally:
-            pooled.close()
+            if not held:
+                pooled.close()
 
     def _run(self, dbapi, dialect, params: dict, invalidate) -> Result:
         c = self._for(dialect)
