@@ -222,6 +222,7 @@ class _Cache:
     version: int | None = None
     checked: float = 0.0
     values: dict = attrs.Factory(dict)      # name -> typed value set in the database
+    sales: tuple | None = None              # (values, configured values, SalesLimits) of sales()
     lock: threading.Lock = attrs.Factory(threading.Lock)
 
 
@@ -302,17 +303,27 @@ def value(app, name: str) -> Any:
     return _fallback(app, d)[0]
 
 
+_SALES = ("sales.min_amount", "sales.max_amount", "sales.hoarding_limit", "sales.refuse_unloaded",
+          "sales.debt_share")
+
+
 def sales(app, uow=None) -> SalesLimits:
     """Sale limits for the sale path (cheap: cached, see the module docstring); pass the open
-    unit of work when there is one."""
+    unit of work when there is one. Built again only when the database values or the
+    configuration file's values behind them change (a sale asks twice)."""
     db = _db_values(app, uow)
+    configured = tuple(app.config.section(d.config[0]).get(d.config[1]) if d.config else None
+                       for d in map(DEFINITIONS.__getitem__, _SALES))
+    c = _cache(app)
+    if c.sales is not None and c.sales[0] is db and c.sales[1] == configured:
+        return c.sales[2]
 
     def pick(name: str):
         return db[name] if name in db else _fallback(app, DEFINITIONS[name])[0]
 
-    return SalesLimits(pick("sales.min_amount"), pick("sales.max_amount"),
-                       pick("sales.hoarding_limit"), pick("sales.refuse_unloaded"),
-                       pick("sales.debt_share"))
+    limits = SalesLimits(*map(pick, _SALES))
+    c.sales = (db, configured, limits)
+    return limits
 
 
 def alarm_defaults(app) -> dict[str, Decimal]:
