@@ -4,7 +4,7 @@
     2. commit (durably) a PENDING vend that reserves sequence n = meter.last_sequence + 1 and the
        station's next receipt number
     3. write the vend record to the card, then read it back
-    4. commit WRITTEN (card verified), render the receipt, commit COMPLETED
+    4. render the receipt, commit COMPLETED (WRITTEN instead when the receipt cannot be made)
 A failure at any point leaves either a PENDING/WRITTEN row (resolved by reconciliation against the
 card: the card holds n -> completed, it does not -> failed, its receipt number void) or nothing at
 all. Money is never taken twice and a sequence is never credited twice because the meter applies
@@ -440,9 +440,9 @@ def check_sale(app, op: Operator, account_no: str, amount) -> SaleCheck:
 def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
     """Sell ``amount`` of money to the customer whose card is in the reader.
 
-    The hot path uses a handful of Core statements, one durable commit (PENDING) and two relaxed
-    ones (WRITTEN, COMPLETED); see bench/vend_throughput.py for what that buys against the raw
-    commit rate. A customer without debts costs one indexed EXISTS in the sale context; with
+    The hot path uses a handful of precompiled Core statements (storage/precompiled.py), one
+    durable commit (PENDING) and one relaxed one (COMPLETED), on one pooled connection; see
+    bench/vend_throughput.py for what that buys against the raw commit rate. A customer without debts costs one indexed EXISTS in the sale context; with
     debts, a share of ``amount`` pays them off (debts.py) and the energy is bought with the rest.
     """
     op.require(Perm.VEND)
@@ -523,9 +523,9 @@ def _vend(app, op: Operator, account_no: str, amt: Decimal, db) -> SaleResult:
             raise CardError(f"{exc}; sale {vend_id} is pending until the card is presented "
                             "again (do not refund: the card may hold the credit)") from exc
     verified = back.vend is not None and back.vend.sequence == seq and back.vend.credit == credit
-    # -- step 4: WRITTEN, then COMPLETED once the receipt exists. These commits do not wait for the
-    #    disk: if a power cut loses them, the PENDING row (with its receipt number) is completed
-    #    from the card by reconciliation; a killed process loses nothing. -------------------------
+    # -- step 4: COMPLETED once the receipt exists. This commit does not wait for the disk: if a
+    #    power cut loses it, the PENDING row (with its receipt number) is completed from the card by
+    #    reconciliation; a killed process loses nothing. ------------------------------------------
     if not verified:
         with app.uow() as uow:
             row = uow.session.get(VendRow, vend_id)

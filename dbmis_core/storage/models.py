@@ -224,7 +224,8 @@ class CardRow(Base):
 
 
 class VendRow(Base):
-    """A sale. Never deleted; its state moves pending -> written -> completed, or -> failed; a
+    """A sale. Never deleted; its state moves pending -> completed (through written when its
+    receipt could not be made), or -> failed; a
     completed sale still unloaded on its card may become reversed (its sequence is released)."""
 
     __tablename__ = "vends"
