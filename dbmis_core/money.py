@@ -63,4 +63,4 @@ def to_hundredths(value: Decimal) -> int:
 
 
 def from_hundredths(count: int) -> Decimal:
-    return (Decimal(count) / 100).quantize(CENT)
+    return Decimal(count).scaleb(-2)  # exact: an integer count of hundredths, two places

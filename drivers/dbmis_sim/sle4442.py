@@ -101,11 +101,13 @@ class SimCardConnection:
 
     def present_psc(self, psc: bytes) -> int:
         self._check()
-        err = self._raw(OFF_ERR, 1)[0] & 0x07
+        held = self._raw(OFF_ERR, 1)[0]
+        err = held & 0x07
         if err == 0:
             raise CardLockedError("the card is locked: its PSC was presented wrongly three times")
         if bytes(psc) == self._raw(OFF_PSC, 3):
-            os.pwrite(self._fd, b"\x07", OFF_ERR)
+            if held != 0x07:  # the counter is reset; a write of the byte it holds changes nothing
+                os.pwrite(self._fd, b"\x07", OFF_ERR)
             self._unlocked = True
             return 3
         err = (err << 1) & 0x07  # one attempt used up
