@@ -54,14 +54,15 @@ class Application:
 
     @cached_property
     def _relaxed_sessions(self):
-        """A second pool whose connections commit without waiting for the disk."""
+        """Sessions whose commits do not wait for the disk (storage.db.make_relaxed_engine: on
+        SQLite the same pool, on PostgreSQL a second one)."""
         from .storage.db import make_relaxed_engine, session_factory
 
         return session_factory(make_relaxed_engine(self.engine))
 
     @property
     def relaxed_engine(self):
-        """The relaxed pool's engine (commits do not wait for the disk)."""
+        """The relaxed sessions' engine (commits do not wait for the disk)."""
         return self._relaxed_sessions.kw["bind"]
 
     def relaxed_execute(self, statement, params: dict, connection=None) -> int:

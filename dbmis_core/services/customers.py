@@ -290,7 +290,7 @@ def _add_makeup(app, uow, op: Operator, customer: CustomerRow, meter: MeterRow, 
                 credit: Decimal, note: str) -> tuple[int, VendRecord]:
     """A PENDING make-up vend (amount 0) that reserves the meter's next sequence."""
     seq = meter.last_sequence + 1
-    claimed = vending._CLAIM.execute(uow.session.connection(), {
+    claimed = vending._CLAIM.execute(uow.connection, {
         "mid": meter.id, "prev": seq - 1, "next_seq": seq}).rowcount
     if claimed != 1:
         raise BusinessRuleError(f"meter {meter.meter_no} was sold to at the same moment; try again")

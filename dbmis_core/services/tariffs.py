@@ -29,6 +29,7 @@ from ..domain import Quote
 from ..errors import BusinessRuleError, ConfigError, NotFound, PluginError, ValidationError
 from ..money import KWH_STEP, money
 from ..storage.models import TariffVersionRow, UtcDateTime, VendRow
+from ..storage.precompiled import constant_in
 from ..types import Tariff, TariffContext
 from .auth import Operator, Perm
 from .registry import get_customer_row
@@ -255,7 +256,7 @@ def _energy_since(customer_id, start):
     return (select(func.coalesce(func.sum(VendRow.energy), 0))
             .where(VendRow.customer_id == customer_id,
                    VendRow.kind == literal_column("'sale'"),
-                   VendRow.state.in_([literal_column(f"'{s}'") for s in SOLD_STATES]),
+                   constant_in(VendRow.state, SOLD_STATES),
                    VendRow.created_at >= start)
             .scalar_subquery())
 

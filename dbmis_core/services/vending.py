@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import attrs
 
-from sqlalchemy import bindparam, func, insert, literal_column, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ..cards import CardImage, VendRecord
 from ..crashpoints import crashpoint
@@ -37,7 +37,7 @@ from ..storage.models import (
     UtilityRow,
     VendRow,
 )
-from ..storage.precompiled import Precompiled
+from ..storage.precompiled import Precompiled, constant_in
 from . import audit, debts, settings, tariffs
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
@@ -248,8 +248,9 @@ _SALE_CONTEXT = Precompiled(
            MeterRow.status.label("meter_status"), MeterRow.customer_id.label("meter_customer"),
            MeterRow.last_sequence, MeterModelRow.credit_unit,
            select(UtilityRow.name).limit(1).scalar_subquery().label("utility"),
-           select(VendRow.id).where(VendRow.meter_id == MeterRow.id, VendRow.state.in_(
-               [literal_column(f"'{s}'") for s in OPEN_STATES])).exists().label("has_open"),
+           select(VendRow.id).where(VendRow.meter_id == MeterRow.id,
+                                    constant_in(VendRow.state, OPEN_STATES))
+           .exists().label("has_open"),
            CustomerRow.status.label("customer_status"),
            select(DebtRow.id).where(DebtRow.customer_id == CustomerRow.id,
                                     DebtRow.settled_at.is_(None)).exists().label("has_debt"),
@@ -442,8 +443,9 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
 
     The hot path uses a handful of precompiled Core statements (storage/precompiled.py), one
     durable commit (PENDING) and one relaxed one (COMPLETED), on one pooled connection; see
-    bench/vend_throughput.py for what that buys against the raw commit rate. A customer without debts costs one indexed EXISTS in the sale context; with
-    debts, a share of ``amount`` pays them off (debts.py) and the energy is bought with the rest.
+    bench/vend_throughput.py for what that buys against the raw commit rate. A customer without
+    debts costs one indexed EXISTS in the sale context; with debts, a share of ``amount`` pays
+    them off (debts.py) and the energy is bought with the rest.
     """
     op.require(Perm.VEND)
     amt = _check_amount(app, amount)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from sqlalchemy import literal_column
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -29,10 +30,11 @@ class _Compiled:
     def __init__(self, stmt, dialect, keys) -> None:
         compiled = stmt.compile(dialect=dialect, column_keys=keys)
         if "POSTCOMPILE" in compiled.string:
-            raise ValueError("a precompiled statement cannot hold an IN list; write it with OR")
+            raise ValueError("a precompiled statement cannot hold an IN list of parameters; "
+                             "use constant_in()")
         self.sql = compiled.string
         self.positional = dialect.positional
-        names = list(compiled.positiontup) if dialect.positional else [
+        self.names = names = list(compiled.positiontup) if dialect.positional else [
             k for k in compiled.binds if not k.startswith("%(")]
         given = set(keys or ())
         self.binds = []  # (name, constant value or _GIVEN, bind processor or None)
@@ -53,15 +55,13 @@ class _Compiled:
         self.row = namedtuple("Row", [n for n, _ in self.columns], rename=True) \
             if self.columns else None
         self.dialect = dialect
-        self.results = None  # result processors, set at the first execution (they depend on the
-        # type codes the driver reports)
+        self.results = None  # result processors: set at the first execution, from the driver's
+        # type codes
 
     def parameters(self, params: dict):
-        if self.positional:
-            return [params[n] if v is _GIVEN and p is None else p(params[n]) if v is _GIVEN
-                    else v for n, v, p in self.binds]
-        return {n: params[n] if v is _GIVEN and p is None else p(params[n]) if v is _GIVEN
-                else v for n, v, p in self.binds}
+        values = [v if v is not _GIVEN else params[n] if p is None else p(params[n])
+                  for n, v, p in self.binds]
+        return values if self.positional else dict(zip(self.names, values))
 
     def result_processors(self, description):
         return [t.dialect_impl(self.dialect).result_processor(self.dialect, d[1])
@@ -69,6 +69,12 @@ class _Compiled:
 
 
 _GIVEN = object()
+
+
+def constant_in(column, values):
+    """``column IN ('a', 'b')`` with the values written into the SQL (they are constants of the
+    program, never input): the form of an IN list a precompiled statement can hold."""
+    return column.in_([literal_column(f"'{v}'") for v in values])
 
 
 class Result:
@@ -115,9 +121,9 @@ class Precompiled:
     def execute_alone(self, engine: Engine, params: dict | None = None,
                       connection: Connection | None = None) -> int:
         """Run as a transaction of its own on a pooled connection of ``engine`` (on SQLite the
-        caller's idle ``connection`` of it, if given); returns the row count. Both in autocommit: the statement is its own transaction (SQLite: at the
-        synchronous level the engine's options ask for, storage.db.sqlite_synchronous;
-        PostgreSQL: one round trip)."""
+        caller's idle ``connection`` of it, if given); returns the row count. Both run in
+        autocommit: SQLite at the synchronous level the engine's options ask for
+        (storage.db.sqlite_synchronous), PostgreSQL in one round trip."""
         sqlite = engine.dialect.name == "sqlite"
         held = connection is not None and sqlite  # idle, the caller's: no pool round trip
         pooled = connection.connection if held else engine.raw_connection()

@@ -66,7 +66,7 @@ class SimReader:
     def connect(self) -> SimCardConnection:
         """Open the card in the slot; the connection keeps that card file open, whatever is
         inserted afterwards."""
-        if not os.path.exists(self._slot):
+        if not self.card_present():
             raise NoCardError("no card in the reader; insert a card")
         return SimCardConnection(self._slot, self._take_faults(), on_pull=self.eject)
 
