@@ -32,7 +32,7 @@ _BUMP = (update(StationRow).where(StationRow.code == bindparam("station_code"))
          .returning(StationRow.audit_seq, StationRow.audit_head))
 _SET_HEAD = (update(StationRow).where(StationRow.code == bindparam("station_code"))
              .values(audit_head=bindparam("head")))
-_INSERT = Precompiled(insert(AuditRow), keys=("station", "seq", "at", "operator", "kind",
+INSERT = Precompiled(insert(AuditRow), keys=("station", "seq", "at", "operator", "kind",
                                              "subject", "details", "prev_hash", "hash"))
 _REGISTER = text("INSERT INTO stations (code, name, next_receipt, audit_seq, audit_head) "
                  "VALUES (:code, :code, 1, 0, '') ON CONFLICT (code) DO NOTHING")
@@ -109,19 +109,29 @@ def _station_of(uow, station: str | None) -> str:
     return code
 
 
-def append(uow, station: str, seq: int, prev_hash: str, op, kind: str, subject: str,
-           details: dict | None = None) -> str:
-    """Write record ``seq`` after ``prev_hash`` (the caller holds the station row's lock and has
-    already counted ``seq`` on it); returns the new head hash, which the caller stores."""
+def build(station: str, seq: int, prev_hash: str | None, op, kind: str, subject: str,
+          details: dict | None = None) -> dict:
+    """Record ``seq`` of ``station``'s chain after ``prev_hash``, as the parameters of INSERT
+    (its "hash" is the chain's new head). Writing it, and counting ``seq`` and storing the head
+    on the station row whose lock the caller holds, is the caller's: a sale sends all of it in
+    one batch."""
     at = datetime.now(UTC)
     plain = _plain(details or {})
     login = _login(op)
     subject = str(subject or "")
+    prev_hash = prev_hash or GENESIS
     h = chain_hash(prev_hash, station, seq, at, login, kind, subject, plain)
-    _INSERT.execute(_connection(uow), dict(
-        station=station, seq=seq, at=at, operator=login, kind=kind, subject=subject,
-        details=plain, prev_hash=prev_hash, hash=h))
-    return h
+    return dict(station=station, seq=seq, at=at, operator=login, kind=kind, subject=subject,
+                details=plain, prev_hash=prev_hash, hash=h)
+
+
+def append(uow, station: str, seq: int, prev_hash: str, op, kind: str, subject: str,
+           details: dict | None = None) -> str:
+    """Write record ``seq`` after ``prev_hash`` (the caller holds the station row's lock and has
+    already counted ``seq`` on it); returns the new head hash, which the caller stores."""
+    entry = build(station, seq, prev_hash, op, kind, subject, details)
+    INSERT.execute(_connection(uow), entry)
+    return entry["hash"]
 
 
 def record(uow, op, kind: str, subject: str, details: dict | None = None, *,

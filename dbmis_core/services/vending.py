@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import attrs
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..cards import CardImage, VendRecord
 from ..crashpoints import crashpoint
@@ -37,7 +38,7 @@ from ..storage.models import (
     UtilityRow,
     VendRow,
 )
-from ..storage.precompiled import Precompiled, constant_in
+from ..storage.precompiled import Precompiled, constant_in, run_batch
 from . import audit, debts, settings, tariffs
 from .auth import Operator, Perm
 from .cards import card_row, connected, ensure_user_card
@@ -160,14 +161,15 @@ _NEXT_RECEIPT = (update(StationRow).where(StationRow.code == bindparam("station_
                  .returning(StationRow.next_receipt))
 
 
-# a sale's PENDING transaction numbers its receipt and its audit record in one statement on the
-# station row (which it then holds locked until commit)
-_NEXT_RECEIPT_AUDIT = Precompiled(
-    update(StationRow).where(StationRow.code == bindparam("station_code"))
-    .values(next_receipt=StationRow.next_receipt + 1, audit_seq=StationRow.audit_seq + 1)
-    .returning(StationRow.next_receipt, StationRow.audit_seq, StationRow.audit_head))
-_SET_AUDIT_HEAD = Precompiled(update(StationRow).where(StationRow.code == bindparam("station_code"))
-                              .values(audit_head=bindparam("head")))
+# a sale's PENDING transaction numbers its receipt and its audit record on the station row, which
+# its sale context read locked (FOR UPDATE; on SQLite the transaction holds the write lock): the
+# numbers are the ones read, and the guard on them makes a surprise a loud failure, never a gap
+_STATION_NUMBERS = Precompiled(
+    update(StationRow).where(StationRow.code == bindparam("station_code"),
+                             StationRow.next_receipt == bindparam("receipt_was"),
+                             StationRow.audit_seq == bindparam("audit_seq_was"))
+    .values(next_receipt=bindparam("receipt_now"), audit_seq=bindparam("audit_seq_now"),
+            audit_head=bindparam("audit_head_now")))
 
 
 def _next_receipt(uow, station_code: str) -> str:
@@ -257,7 +259,8 @@ _SALE_CONTEXT = Precompiled(
            _NEWEST.c.written_at.label("latest_return"),
            _NEWEST.c.cumulative_consumed.label("latest_cumulative"),
            _NEWEST.c.consumed_since_previous.label("latest_consumed"),
-           *tariffs.lookup_columns(CustomerRow.tariff, CustomerRow.id))
+           *tariffs.lookup_columns(CustomerRow.tariff, CustomerRow.id),
+           StationRow.next_receipt, StationRow.audit_seq, StationRow.audit_head)
     .select_from(CardRow)
     .join(MeterRow, CardRow.meter_id == MeterRow.id)
     .join(MeterModelRow, MeterRow.model_id == MeterModelRow.id)
@@ -265,7 +268,9 @@ _SALE_CONTEXT = Precompiled(
     .outerjoin(_NEWEST, (_NEWEST.c.meter_id == MeterRow.id) & (
         _NEWEST.c.written_at == select(func.max(MeterReturnRow.written_at))
         .where(MeterReturnRow.meter_id == MeterRow.id).scalar_subquery()))
-    .where(CardRow.uid == bindparam("uid")))
+    .join(StationRow, StationRow.code == bindparam("station_code"))
+    .where(CardRow.uid == bindparam("uid"))
+    .with_for_update(of=StationRow))
 _CLAIM = Precompiled(update(MeterRow)
                      .where(MeterRow.id == bindparam("mid"),
                             MeterRow.last_sequence == bindparam("prev"))
@@ -291,10 +296,16 @@ _NO_LOOKUP = {"lookup_default": "", "lookup_at": datetime(1970, 1, 1, tzinfo=UTC
 
 
 def _sale_context(uow, uid: str, lookup: dict | None = None):
-    """Card, customer, meter, model, newest meter return and (with ``lookup``, from
-    tariffs.lookup_params) the tariff look-up of a card in one round trip: the hot path of every
-    sale."""
-    return _SALE_CONTEXT.execute(uow.connection, {"uid": uid, **(lookup or _NO_LOOKUP)}).first()
+    """Card, customer, meter, model, newest meter return, (with ``lookup``, from
+    tariffs.lookup_params) the tariff look-up of a card, and the station's receipt and audit
+    numbers, locked until the transaction ends, in one round trip: the hot path of every sale.
+    None when the card is not registered."""
+    ctx = _SALE_CONTEXT.execute(uow.connection, {"uid": uid, "station_code": uow.station,
+                                                 **(lookup or _NO_LOOKUP)}).first()
+    if ctx is None and uow.connection.scalar(
+            select(StationRow.id).where(StationRow.code == uow.station)) is None:
+        raise BusinessRuleError(f"station {uow.station} is not registered; run 'dbmis init'")
+    return ctx
 
 
 @attrs.frozen
@@ -481,35 +492,44 @@ def _vend(app, op: Operator, account_no: str, amt: Decimal, db) -> SaleResult:
             unit = CreditUnit(ctx.credit_unit)
             seq = ctx.last_sequence + 1
             issued = now().replace(microsecond=0)
-            # -- step 2: reserve the sequence durably -----------------------------------------
-            c = uow.connection
-            claimed = _CLAIM.execute(c, {"mid": ctx.meter_id, "prev": seq - 1,
-                                         "next_seq": seq}).rowcount
-            if claimed != 1:
-                raise BusinessRuleError("another station sold to this meter at the same moment; "
-                                        "read the card again")
+            # -- step 2: reserve the sequence durably: claim, numbers, sale and its audit record
+            #    in one batch (one round trip on PostgreSQL), then one commit ----------------
             lines = [[k, str(v)] for k, v in q.lines]
             if recovered:
                 lines.append(["Debt recovered", str(recovered)])
+            receipt_no = f"{station}-{ctx.next_receipt:08d}"
             values = dict(customer_id=ctx.customer_id, meter_id=ctx.meter_id, card_id=ctx.card_id,
                           sequence=seq, amount=q.amount + recovered, energy=q.energy, credit=credit,
                           credit_unit=int(unit), tariff=q.tariff, unit_price=q.unit_price,
                           price_lines=lines, operator=op.login, debt_recovered=recovered,
                           station=station, state=VendState.PENDING.value, issued_at=issued,
-                          created_at=now(), note="", kind="sale")
-            numbers = _NEXT_RECEIPT_AUDIT.execute(c, {"station_code": station}).first()
-            if numbers is None:
-                raise BusinessRuleError(f"station {station} is not registered; run 'dbmis init'")
-            values["receipt_no"] = f"{station}-{numbers.next_receipt - 1:08d}"
-            vend_id = _INSERT_VEND.execute(c, values).scalar_one()
-            head = audit.append(uow, station, numbers.audit_seq, numbers.audit_head, op, "sale",
-                                f"account {ctx.account_no}",
-                                {"receipt": values["receipt_no"], "vend_id": vend_id,
-                                 "meter": ctx.meter_no, "card": image.uid, "sequence": seq,
-                                 "amount": values["amount"], "energy": q.energy, "credit": credit,
-                                 "tariff": q.tariff, "debt_recovered": recovered,
-                                 "state": VendState.PENDING.value})
-            _SET_AUDIT_HEAD.execute(c, {"station_code": station, "head": head})
+                          created_at=now(), note="", kind="sale", receipt_no=receipt_no)
+            entry = audit.build(station, ctx.audit_seq + 1, ctx.audit_head, op, "sale",
+                                 f"account {ctx.account_no}",
+                                 {"receipt": receipt_no, "meter": ctx.meter_no,
+                                  "card": image.uid, "sequence": seq, "amount": values["amount"],
+                                  "energy": q.energy, "credit": credit, "tariff": q.tariff,
+                                  "debt_recovered": recovered, "state": VendState.PENDING.value})
+            try:
+                claim, numbers, inserted, _ = run_batch(uow.connection, [
+                    (_CLAIM, {"mid": ctx.meter_id, "prev": seq - 1, "next_seq": seq}),
+                    (_STATION_NUMBERS, {"station_code": station, "receipt_was": ctx.next_receipt,
+                                        "audit_seq_was": ctx.audit_seq,
+                                        "receipt_now": ctx.next_receipt + 1,
+                                        "audit_seq_now": entry["seq"],
+                                        "audit_head_now": entry["hash"]}),
+                    (_INSERT_VEND, values),
+                    (audit.INSERT, entry)])
+            except IntegrityError as exc:  # on PostgreSQL the batch ran on past a lost claim
+                if exc.batch_results and exc.batch_results[0].rowcount == 0:
+                    raise _raced() from None
+                raise
+            if claim.rowcount != 1:
+                raise _raced()
+            if numbers.rowcount != 1:
+                raise RuntimeError(f"station {station}'s numbers changed inside the sale's "
+                                   "transaction")
+            vend_id = inserted.scalar_one()
             if a.plan:
                 debts.apply_recovery(uow, a.plan, vend_id, values["created_at"])
             uow.commit()
@@ -560,6 +580,11 @@ def _vend(app, op: Operator, account_no: str, amt: Decimal, db) -> SaleResult:
     return SaleResult(vend_id, ctx.account_no, ctx.meter_no, seq, values["amount"], q.energy, credit,
                       unit, VendState.COMPLETED, values["receipt_no"], receipt, consumed, recovered,
                       a.warnings)
+
+
+def _raced() -> BusinessRuleError:
+    return BusinessRuleError("another station sold to this meter at the same moment; read the "
+                             "card again")
 
 
 def _settle_after_error(app, vend_id: int, conn, fmt) -> None:

@@ -56,7 +56,13 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return _ping_when_idle(create_engine(url))
+    return _ping_when_idle(create_engine(url, connect_args=PSYCOPG_ARGS))
+
+
+# psycopg prepares a statement after five runs by itself, and then sends DEALLOCATE ALL at every
+# rollback, which would also drop the statements storage.precompiled prepares (the sale's).
+# Those are the ones worth preparing; the rest is planned at each run, as without a pool.
+PSYCOPG_ARGS = {"prepare_threshold": None}
 
 
 def sqlite_synchronous(pooled, options) -> None:
@@ -78,7 +84,7 @@ def make_relaxed_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine.execution_options(durable=False)
     return _ping_when_idle(create_engine(engine.url, connect_args={
-        "options": "-c synchronous_commit=off"}))
+        **PSYCOPG_ARGS, "options": "-c synchronous_commit=off"}))
 
 
 IDLE_PING_SECONDS = 10.0

@@ -1,4 +1,4 @@
-"""Core statements compiled once and run straight on the driver's cursor: the sale's hot path.
+"""Core statements compiled once and run straight on the driver: the sale's hot path.
 
 SQLAlchemy's per-execution work (execution context, parameter and result set-up, events) costs
 about 90 microseconds a statement; SQLite does a sale's indexed UPDATE and its commit in under 10.
@@ -13,15 +13,41 @@ It runs inside the transaction of the SQLAlchemy ``Connection`` it is given (the
 so commits, rollbacks and the pool stay SQLAlchemy's. Driver errors come out as SQLAlchemy's
 exception classes. Not supported, and refused when the statement is built: IN lists (expanding
 parameters) and INSERT columns whose default SQLAlchemy would have to compute.
+
+On PostgreSQL (psycopg) a statement goes one level further down, to libpq through psycopg's own
+``pq`` wrapper and adapters: prepared once per connection under a name of its own, then executed
+by name. psycopg's cursor is Python code that cost a sale's statement about as much client CPU as
+the round trip itself. ``run_batch`` sends several statements in one round trip (libpq's
+pipeline mode), and a transaction's BEGIN travels with its first statement: a sale makes four
+round trips instead of nine (docs/decisions/0003-vend-state-machine.md).
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+import weakref
 from collections import namedtuple
 
 from sqlalchemy import literal_column
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+
+
+_NAMES = itertools.count(1)
+_PYFORMAT = re.compile(r"%\(([^)]+)\)s|%%")
+
+
+def _dollar_params(sql: str) -> tuple[str, list[str]]:
+    """psycopg's ``%(name)s`` SQL as libpq's ``$1`` SQL, and the names in ``$n`` order."""
+    order: dict[str, int] = {}
+
+    def number(m):
+        if m.group(1) is None:
+            return "%"
+        return f"${order.setdefault(m.group(1), len(order) + 1)}"
+
+    return _PYFORMAT.sub(number, sql), list(order)
 
 
 class _Compiled:
@@ -33,9 +59,16 @@ class _Compiled:
             raise ValueError("a precompiled statement cannot hold an IN list of parameters; "
                              "use constant_in()")
         self.sql = compiled.string
-        self.positional = dialect.positional
-        self.names = names = list(compiled.positiontup) if dialect.positional else [
-            k for k in compiled.binds if not k.startswith("%(")]
+        self.libpq = dialect.driver == "psycopg"
+        if self.libpq:  # run through libpq (_Libpq): positional $n, prepared under its own name
+            self.sql, names = _dollar_params(self.sql)
+            self.name = f"dbmis_{next(_NAMES)}".encode()
+            self.positional = True
+        else:
+            self.positional = dialect.positional
+            names = list(compiled.positiontup) if dialect.positional else [
+                k for k in compiled.binds if not k.startswith("%(")]
+        self.names = names
         given = set(keys or ())
         self.binds = []  # (name, constant value or _GIVEN, bind processor or None)
         for name in names:
@@ -58,14 +91,23 @@ class _Compiled:
         self.results = None  # result processors: set at the first execution, from the driver's
         # type codes
 
+    def make_result(self, rowcount: int, raw) -> "Result":
+        rows = []
+        if self.row is not None and raw:
+            procs = self.results
+            make = self.row._make
+            rows = [make([v if p is None or v is None else p(v) for p, v in zip(procs, r)])
+                    for r in raw]
+        return Result(rowcount, rows)
+
     def parameters(self, params: dict):
         values = [v if v is not _GIVEN else params[n] if p is None else p(params[n])
                   for n, v, p in self.binds]
         return values if self.positional else dict(zip(self.names, values))
 
-    def result_processors(self, description):
-        return [t.dialect_impl(self.dialect).result_processor(self.dialect, d[1])
-                for (_, t), d in zip(self.columns, description)]
+    def result_processors(self, type_codes):
+        return [t.dialect_impl(self.dialect).result_processor(self.dialect, code)
+                for (_, t), code in zip(self.columns, type_codes)]
 
 
 _GIVEN = object()
@@ -113,10 +155,7 @@ class Precompiled:
 
     def execute(self, conn: Connection, params: dict | None = None) -> Result:
         """Run in ``conn``'s transaction (begun if it is not yet)."""
-        if not conn.in_transaction():
-            conn.begin()
-        return self._run(conn.connection.driver_connection, conn.dialect, params or {},
-                         conn.invalidate)
+        return run_batch(conn, [(self, params)])[0]
 
     def execute_alone(self, engine: Engine, params: dict | None = None,
                       connection: Connection | None = None) -> int:
@@ -124,19 +163,24 @@ class Precompiled:
         caller's idle ``connection`` of it, if given); returns the row count. Both run in
         autocommit: SQLite at the synchronous level the engine's options ask for
         (storage.db.sqlite_synchronous), PostgreSQL in one round trip."""
-        sqlite = engine.dialect.name == "sqlite"
+        dialect = engine.dialect
+        sqlite = dialect.name == "sqlite"
         held = connection is not None and sqlite  # idle, the caller's: no pool round trip
         pooled = connection.connection if held else engine.raw_connection()
         try:
             dbapi = pooled.driver_connection
+            c = self._for(dialect)
+            if c.libpq:  # no BEGIN: libpq runs a lone statement as its own transaction
+                return _Libpq.of(dbapi).run(dialect, [(c, params or {})], begin=False,
+                                            invalidate=pooled.invalidate)[0].rowcount
             if sqlite:  # the engine's connections run in autocommit
                 from .db import sqlite_synchronous  # db loads alembic; not at start-up
 
                 sqlite_synchronous(pooled, engine.get_execution_options())
-                return self._run(dbapi, engine.dialect, params or {}, pooled.invalidate).rowcount
+                return _run_cursor(dbapi, dialect, c, params or {}, pooled.invalidate).rowcount
             dbapi.autocommit = True
             try:
-                return self._run(dbapi, engine.dialect, params or {}, pooled.invalidate).rowcount
+                return _run_cursor(dbapi, dialect, c, params or {}, pooled.invalidate).rowcount
             finally:
                 if pooled.is_valid and not dbapi.closed:
                     dbapi.autocommit = False
@@ -144,27 +188,198 @@ class Precompiled:
             if not held:
                 pooled.close()
 
-    def _run(self, dbapi, dialect, params: dict, invalidate) -> Result:
-        c = self._for(dialect)
-        args = c.parameters(params)
+
+def run_batch(conn: Connection, steps) -> list[Result]:
+    """Run ``steps`` ([(Precompiled, params)]) in order in ``conn``'s transaction (begun if it is
+    not yet); one Result each. On PostgreSQL they travel in one round trip. A failing statement
+    raises its error (SQLAlchemy's class) carrying ``batch_results``, the Results of the
+    statements before it; the statements after it do not take effect."""
+    if not conn.in_transaction():
+        conn.begin()
+    dialect = conn.dialect
+    dbapi = conn.connection.driver_connection
+    compiled = [(p._for(dialect), params or {}) for p, params in steps]
+    if compiled[0][0].libpq:
+        return _Libpq.of(dbapi).run(dialect, compiled, begin=not dbapi.autocommit,
+                                    invalidate=conn.invalidate)
+    results: list[Result] = []
+    for c, params in compiled:
         try:
-            cur = dbapi.cursor()
-            try:
-                cur.execute(c.sql, args)
-                rows = []
+            results.append(_run_cursor(dbapi, dialect, c, params, conn.invalidate))
+        except DBAPIError as exc:
+            exc.batch_results = results
+            raise
+    return results
+
+
+def _sqlalchemy_error(exc, c: _Compiled, args, dialect, dbapi, invalidate) -> DBAPIError:
+    if dialect.is_disconnect(exc, dbapi, None):
+        invalidate(exc)
+    return DBAPIError.instance(c.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect)
+
+
+def _run_cursor(dbapi, dialect, c: _Compiled, params: dict, invalidate) -> Result:
+    """Through the driver's cursor (SQLite; any DB-API driver)."""
+    args = c.parameters(params)
+    try:
+        cur = dbapi.cursor()
+        try:
+            cur.execute(c.sql, args)
+            raw = None
+            if c.row is not None:
+                raw = cur.fetchall()
+                if c.results is None:
+                    c.results = c.result_processors([d[1] for d in cur.description])
+            return c.make_result(cur.rowcount, raw)
+        finally:
+            cur.close()
+    except dialect.loaded_dbapi.Error as exc:
+        raise _sqlalchemy_error(exc, c, args, dialect, dbapi, invalidate) from exc
+
+
+class _Libpq:
+    """One psycopg connection's statements run on libpq (psycopg.pq), with psycopg's adapters
+    (psycopg.adapt.Transformer) for parameters and rows, so values convert exactly as through
+    its cursor. Keeps which statements this connection has prepared."""
+
+    _of: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+    def __init__(self, dbapi) -> None:
+        from psycopg import pq
+        from psycopg.adapt import PyFormat, Transformer
+
+        self.dbapi = dbapi
+        self.pq = pq
+        self.tx = Transformer(dbapi)
+        self.text = PyFormat.TEXT
+        self.prepared: set[bytes] = set()
+        # libpq's pipeline mode (libpq 14+); older ones get one round trip per statement
+        self.pipeline = pq.version() >= 140000
+
+    @classmethod
+    def of(cls, dbapi) -> "_Libpq":
+        self = cls._of.get(dbapi)
+        if self is None:
+            self = cls._of[dbapi] = cls(dbapi)
+        return self
+
+    def _begin_command(self) -> bytes:
+        """The BEGIN psycopg itself would send (its transaction characteristics)."""
+        d = self.dbapi
+        parts = ["BEGIN"]
+        if d.isolation_level is not None:
+            parts.append("ISOLATION LEVEL " + d.isolation_level.name.replace("_", " "))
+        if d.read_only is not None:
+            parts.append("READ ONLY" if d.read_only else "READ WRITE")
+        if d.deferrable is not None:
+            parts.append("DEFERRABLE" if d.deferrable else "NOT DEFERRABLE")
+        return " ".join(parts).encode()
+
+    def run(self, dialect, compiled, begin: bool, invalidate, retry: bool = True) -> list[Result]:
+        """``compiled``: [(_Compiled, params)]. ``begin``: open a transaction first if none is."""
+        from psycopg import OperationalError, errors
+
+        pq, pg = self.pq, self.dbapi.pgconn
+        begin = begin and pg.transaction_status == pq.TransactionStatus.IDLE
+        work = []
+        for c, params in compiled:
+            args = c.parameters(params)
+            work.append((c, args, self.tx.dump_sequence(args, [self.text] * len(args))))
+        try:
+            if not begin and len(work) == 1 and work[0][0].name in self.prepared:
+                c, args, values = work[0]
+                replies = [(_EXECUTE, c, args, pg.exec_prepared(c.name, values))]
+            else:
+                replies = self._send(pg, work, begin)
+        except OperationalError as exc:  # the connection broke under libpq
+            raise _sqlalchemy_error(exc, work[0][0], work[0][1], dialect, self.dbapi,
+                                    invalidate) from exc
+        try:
+            return self._results(dialect, replies, invalidate)
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, errors.InvalidSqlStatementName):
+                raise
+            # someone deallocated this connection's statements (DEALLOCATE ALL, DISCARD ALL):
+            # prepare again. A transaction that held nothing but this batch is simply redone.
+            self.prepared.clear()
+            if not (retry and begin):
+                raise
+            pg.exec_(b"ROLLBACK")
+            return self.run(dialect, compiled, True, invalidate, retry=False)
+
+    def _send(self, pg, work, begin: bool) -> list:
+        """BEGIN (if asked), a Parse for each statement this connection has not prepared, and
+        the statements, in one pipeline and one round trip; [(kind, compiled, args, PGresult)]
+        in the order sent."""
+        from psycopg import OperationalError
+
+        sent = []
+        if begin:
+            sent.append((_BEGIN, None, None, self._begin_command()))
+        parsing: set[bytes] = set()
+        for c, args, values in work:
+            if c.name not in self.prepared and c.name not in parsing:
+                parsing.add(c.name)
+                sent.append((_PREPARE, c, args, None))
+            sent.append((_EXECUTE, c, args, values))
+        if not self.pipeline:
+            return [(kind, c, args, pg.exec_(data) if kind is _BEGIN
+                     else pg.prepare(c.name, c.sql.encode()) if kind is _PREPARE
+                     else pg.exec_prepared(c.name, data))
+                    for kind, c, args, data in sent]
+        pg.enter_pipeline_mode()
+        try:
+            for kind, c, _, data in sent:
+                if kind is _BEGIN:
+                    pg.send_query_params(data, None)
+                elif kind is _PREPARE:
+                    pg.send_prepare(c.name, c.sql.encode())
+                else:
+                    pg.send_query_prepared(c.name, data)
+            pg.pipeline_sync()
+            replies = []
+            for kind, c, args, _ in sent:
+                res = pg.get_result()
+                if res is None:
+                    raise OperationalError(pg.get_error_message() or "no reply from the server")
+                while pg.get_result() is not None:  # one result per statement, then None
+                    pass
+                replies.append((kind, c, args, res))
+            sync = pg.get_result()
+            if sync is None or sync.status != self.pq.ExecStatus.PIPELINE_SYNC:
+                raise OperationalError(pg.get_error_message() or "the pipeline lost its sync")
+        finally:
+            if pg.status == self.pq.ConnStatus.OK:
+                pg.exit_pipeline_mode()
+        return replies
+
+    def _results(self, dialect, replies, invalidate) -> list[Result]:
+        S = self.pq.ExecStatus
+        results: list[Result] = []
+        for kind, c, args, res in replies:
+            status = res.status
+            if status == S.COMMAND_OK and kind is not _EXECUTE:
+                if kind is _PREPARE:
+                    self.prepared.add(c.name)
+                continue
+            if kind is _EXECUTE and (status == S.TUPLES_OK or status == S.COMMAND_OK):
+                raw = None
                 if c.row is not None:
-                    raw = cur.fetchall()
                     if c.results is None:
-                        c.results = c.result_processors(cur.description)
-                    procs = c.results
-                    make = c.row._make
-                    rows = [make([v if p is None or v is None else p(v)
-                                  for p, v in zip(procs, r)]) for r in raw]
-                return Result(cur.rowcount, rows)
-            finally:
-                cur.close()
-        except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, dbapi, None):
-                invalidate(exc)
-            raise DBAPIError.instance(c.sql, args, exc, dialect.loaded_dbapi.Error,
-                                      dialect=dialect) from exc
+                        c.results = c.result_processors([res.ftype(i)
+                                                         for i in range(res.nfields)])
+                    self.tx.set_pgresult(res)
+                    raw = self.tx.load_rows(0, res.ntuples, tuple)
+                results.append(c.make_result(res.command_tuples or 0, raw))
+                continue
+            from psycopg import errors
+
+            error = errors.error_from_result(res, encoding=self.dbapi.info.encoding)
+            c = c or replies[-1][1]
+            exc = _sqlalchemy_error(error, c, args, dialect, self.dbapi, invalidate)
+            exc.batch_results = results
+            raise exc from error
+        return results
+
+
+_BEGIN, _PREPARE, _EXECUTE = "begin", "prepare", "execute"

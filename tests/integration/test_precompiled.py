@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from dbmis_core.domain import VendState
 from dbmis_core.services import audit, cards, tariffs, vending
 from dbmis_core.storage.models import AuditRow, MeterReturnRow, StationRow, VendRow
-from dbmis_core.storage.precompiled import Precompiled
+from dbmis_core.storage.precompiled import Precompiled, run_batch
 from dbmis_sim.meter import MeterSimulator
 
 
@@ -33,7 +33,7 @@ def sold(demo, admin):
 
 
 def test_the_sale_context_reads_the_same_row_both_ways(demo, sold):
-    params = {"uid": sold, **tariffs.lookup_params(demo)}
+    params = {"uid": sold, "station_code": demo.config.station_code, **tariffs.lookup_params(demo)}
     with demo.uow() as uow:
         through_sqlalchemy = uow.connection.execute(vending._SALE_CONTEXT.stmt, params).one()
         direct = vending._SALE_CONTEXT.execute(uow.connection, params).one()
@@ -78,9 +78,18 @@ def test_inserted_rows_read_back_as_sqlalchemy_wrote_them(demo, sold):
 def test_updates_count_rows_and_returning_gives_typed_values(demo, sold):
     station = demo.config.station_code
     with demo.uow() as uow:
-        before = uow.session.scalar(select(StationRow.next_receipt).where(StationRow.code == station))
-        numbers = vending._NEXT_RECEIPT_AUDIT.execute(uow.connection, {"station_code": station}).one()
-        assert numbers.next_receipt == before + 1 and isinstance(numbers.audit_head, str)
+        ctx = vending._sale_context(uow, sold)
+        before = uow.session.execute(select(StationRow.next_receipt, StationRow.audit_seq,
+                                            StationRow.audit_head)
+                                     .where(StationRow.code == station)).one()
+        assert (ctx.next_receipt, ctx.audit_seq, ctx.audit_head) == tuple(before)
+        assert isinstance(ctx.audit_head, str) and len(ctx.audit_head) == 64
+        numbers = {"station_code": station, "receipt_was": ctx.next_receipt,
+                   "audit_seq_was": ctx.audit_seq, "receipt_now": ctx.next_receipt + 1,
+                   "audit_seq_now": ctx.audit_seq + 1, "audit_head_now": "h"}
+        stale = vending._STATION_NUMBERS.execute(uow.connection, dict(numbers, receipt_was=1))
+        assert stale.rowcount == 0
+        assert vending._STATION_NUMBERS.execute(uow.connection, numbers).rowcount == 1
         nobody = vending._CLAIM.execute(uow.connection, {"mid": -1, "prev": 0, "next_seq": 1})
         assert nobody.rowcount == 0 and nobody.rows == []
         uow.rollback()
@@ -130,3 +139,45 @@ def test_statements_it_cannot_run_are_refused_when_built(app):
                         ).execute(conn)
         with pytest.raises(ValueError, match="needs its value given"):
             Precompiled(insert(MeterReturnRow), keys=("meter_id",)).execute(conn, {"meter_id": 1})
+
+
+def test_a_batch_runs_in_order_and_a_failure_keeps_what_came_before(demo, sold):
+    """run_batch: one Result per statement in order; a failing statement raises its error with
+    the Results before it, and the transaction it ran in rolls back as a whole."""
+    note = Precompiled(update(VendRow).where(VendRow.id == bindparam("vid"))
+                       .values(note=bindparam("note")).returning(VendRow.note))
+    with demo.uow() as uow:
+        first, second = uow.session.scalars(select(VendRow.id).order_by(VendRow.id)).all()[:2]
+        template = uow.session.get(VendRow, first)
+        values = {k: getattr(template, k) for k in vending._INSERT_VEND.keys}
+    with demo.uow() as uow:
+        a, b = run_batch(uow.connection, [(note, {"vid": first, "note": "one"}),
+                                          (note, {"vid": second, "note": "two"})])
+        assert a.one().note == "one" and b.one().note == "two"
+        uow.commit()
+    with demo.uow() as uow:
+        with pytest.raises(IntegrityError) as failed:
+            run_batch(uow.connection, [(note, {"vid": first, "note": "lost"}),
+                                       (vending._INSERT_VEND, values),  # its receipt number again
+                                       (note, {"vid": second, "note": "never"})])
+        assert [r.rowcount for r in failed.value.batch_results] == [1]
+    with demo.uow() as uow:
+        notes = uow.session.scalars(select(VendRow.note).where(VendRow.id.in_([first, second]))
+                                    .order_by(VendRow.id)).all()
+    assert notes == ["one", "two"]
+
+
+def test_statements_dropped_by_the_server_are_prepared_again(demo, sold, backend):
+    """A pooled PostgreSQL connection whose prepared statements someone deallocated (DEALLOCATE
+    ALL, DISCARD ALL) prepares them again; a transaction that held only the batch is redone."""
+    if backend != "postgres":
+        pytest.skip("prepared statements are PostgreSQL's")
+    with demo.engine.connect() as db:
+        with demo.uow(connection=db) as uow:
+            assert vending._sale_context(uow, sold).last_sequence == 2
+            uow.commit()
+        db.connection.driver_connection.execute("DEALLOCATE ALL")
+        db.connection.driver_connection.commit()
+        with demo.uow(connection=db) as uow:
+            assert vending._sale_context(uow, sold).last_sequence == 2
+            uow.commit()
