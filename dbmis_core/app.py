@@ -66,10 +66,10 @@ class Application:
         return self._relaxed_sessions.kw["bind"]
 
     def relaxed_execute(self, statement, params: dict, connection=None) -> int:
-        """One statement (a storage.precompiled.Precompiled) that is its own relaxed transaction;
-        returns its row count. On PostgreSQL it runs in autocommit: one round trip instead of
-        BEGIN, statement, COMMIT. ``connection``: an idle Connection of ``engine`` the caller
-        holds, which SQLite then uses (PostgreSQL's relaxed connections are a pool of their own)."""
+        """One statement (a storage.precompiled.Precompiled) that is its own relaxed transaction,
+        in one round trip on PostgreSQL; returns its row count. ``connection``: an idle
+        Connection of ``engine`` the caller holds, to run it on instead of taking one from the
+        pool (Precompiled.execute_alone)."""
         return statement.execute_alone(self.relaxed_engine, params, connection)
 
     def uow(self, durable: bool = True, connection=None):

@@ -25,6 +25,7 @@ from decimal import ROUND_DOWN, Decimal
 
 import attrs
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..cards import CardHeader, VendRecord
 from ..domain import CardStatus, CardType, CreditUnit, MeterStatus, VendState, customer_category
@@ -290,8 +291,11 @@ def _add_makeup(app, uow, op: Operator, customer: CustomerRow, meter: MeterRow, 
                 credit: Decimal, note: str) -> tuple[int, VendRecord]:
     """A PENDING make-up vend (amount 0) that reserves the meter's next sequence."""
     seq = meter.last_sequence + 1
-    claimed = vending._CLAIM.execute(uow.connection, {
-        "mid": meter.id, "prev": seq - 1, "next_seq": seq}).rowcount
+    try:
+        claimed = vending._CLAIM.execute(uow.connection, {
+            "mid": meter.id, "prev": seq - 1, "next_seq": seq}).rowcount
+    except IntegrityError:
+        claimed = 0
     if claimed != 1:
         raise BusinessRuleError(f"meter {meter.meter_no} was sold to at the same moment; try again")
     unit = CreditUnit(meter.model.credit_unit)

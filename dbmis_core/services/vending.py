@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import attrs
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, null, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..cards import CardImage, VendRecord
@@ -163,13 +163,14 @@ _NEXT_RECEIPT = (update(StationRow).where(StationRow.code == bindparam("station_
 
 # a sale's PENDING transaction numbers its receipt and its audit record on the station row, which
 # its sale context read locked (FOR UPDATE; on SQLite the transaction holds the write lock): the
-# numbers are the ones read, and the guard on them makes a surprise a loud failure, never a gap
+# numbers are the ones read, and a guard like the claim's makes a surprise an error, never a gap
 _STATION_NUMBERS = Precompiled(
-    update(StationRow).where(StationRow.code == bindparam("station_code"),
-                             StationRow.next_receipt == bindparam("receipt_was"),
-                             StationRow.audit_seq == bindparam("audit_seq_was"))
-    .values(next_receipt=bindparam("receipt_now"), audit_seq=bindparam("audit_seq_now"),
-            audit_head=bindparam("audit_head_now")))
+    update(StationRow).where(StationRow.code == bindparam("station_code"))
+    .values(next_receipt=case(
+        ((StationRow.next_receipt == bindparam("receipt_was", type_=Integer))
+         & (StationRow.audit_seq == bindparam("audit_seq_was", type_=Integer)),
+         bindparam("receipt_now", type_=Integer)), else_=null()),
+            audit_seq=bindparam("audit_seq_now"), audit_head=bindparam("audit_head_now")))
 
 
 def _next_receipt(uow, station_code: str) -> str:
@@ -271,10 +272,13 @@ _SALE_CONTEXT = Precompiled(
     .join(StationRow, StationRow.code == bindparam("station_code"))
     .where(CardRow.uid == bindparam("uid"))
     .with_for_update(of=StationRow))
-_CLAIM = Precompiled(update(MeterRow)
-                     .where(MeterRow.id == bindparam("mid"),
-                            MeterRow.last_sequence == bindparam("prev"))
-                     .values(last_sequence=bindparam("next_seq")))
+# The meter's next sequence, claimed only from the value the sale read: if another station got
+# there first, the new value is NULL and the NOT NULL column refuses it. An error (not a row count
+# of 0) stops the rest of a batch and its COMMIT on the server, so the claim can travel with them.
+_CLAIM = Precompiled(update(MeterRow).where(MeterRow.id == bindparam("mid"))
+                     .values(last_sequence=case(
+                         (MeterRow.last_sequence == bindparam("prev", type_=Integer),
+                          bindparam("next_seq", type_=Integer)), else_=null())))
 _INSERT_VEND = Precompiled(insert(VendRow).returning(VendRow.id), keys=(
     "customer_id", "meter_id", "card_id", "sequence", "amount", "energy", "credit", "credit_unit",
     "tariff", "unit_price", "price_lines", "operator", "debt_recovered", "station", "state",
@@ -510,29 +514,32 @@ def _vend(app, op: Operator, account_no: str, amt: Decimal, db) -> SaleResult:
                                   "card": image.uid, "sequence": seq, "amount": values["amount"],
                                   "energy": q.energy, "credit": credit, "tariff": q.tariff,
                                   "debt_recovered": recovered, "state": VendState.PENDING.value})
-            try:
-                claim, numbers, inserted, _ = run_batch(uow.connection, [
-                    (_CLAIM, {"mid": ctx.meter_id, "prev": seq - 1, "next_seq": seq}),
-                    (_STATION_NUMBERS, {"station_code": station, "receipt_was": ctx.next_receipt,
-                                        "audit_seq_was": ctx.audit_seq,
-                                        "receipt_now": ctx.next_receipt + 1,
-                                        "audit_seq_now": entry["seq"],
-                                        "audit_head_now": entry["hash"]}),
-                    (_INSERT_VEND, values),
-                    (audit.INSERT, entry)])
-            except IntegrityError as exc:  # on PostgreSQL the batch ran on past a lost claim
-                if exc.batch_results and exc.batch_results[0].rowcount == 0:
+            steps = [
+                (_CLAIM, {"mid": ctx.meter_id, "prev": seq - 1, "next_seq": seq}),
+                (_STATION_NUMBERS, {"station_code": station, "receipt_was": ctx.next_receipt,
+                                    "audit_seq_was": ctx.audit_seq,
+                                    "receipt_now": ctx.next_receipt + 1,
+                                    "audit_seq_now": entry["seq"],
+                                    "audit_head_now": entry["hash"]}),
+                (_INSERT_VEND, values),
+                (audit.INSERT, entry)]
+            try:  # with its COMMIT when nothing else is to be written (debts are)
+                claim, numbers, inserted, _ = run_batch(uow.connection, steps,
+                                                        commit=not a.plan)
+            except IntegrityError as exc:
+                done = len(getattr(exc, "batch_results", ()))
+                if done == 0:  # the claim: another station took this sequence
                     raise _raced() from None
+                if done == 1:
+                    raise RuntimeError(f"station {station}'s numbers changed inside the sale's "
+                                       "transaction") from exc
                 raise
-            if claim.rowcount != 1:
-                raise _raced()
-            if numbers.rowcount != 1:
-                raise RuntimeError(f"station {station}'s numbers changed inside the sale's "
-                                   "transaction")
+            if claim.rowcount != 1 or numbers.rowcount != 1:
+                raise RuntimeError(f"meter {ctx.meter_no} or station {station} is gone")
             vend_id = inserted.scalar_one()
             if a.plan:
                 debts.apply_recovery(uow, a.plan, vend_id, values["created_at"])
-            uow.commit()
+                uow.commit()
         crashpoint("vend.pending")
         record = VendRecord(seq, credit, unit, ctx.meter_no, image.header.account_no, issued)
         # -- step 3: write and read back -----------------------------------------------------

@@ -80,11 +80,13 @@ def make_relaxed_engine(engine: Engine) -> Engine:
     ``engine``, switched to synchronous=NORMAL per transaction; one connection keeps its page
     cache warm, which two pools writing the same file each in turn would throw away on every
     transaction. PostgreSQL: a pool of its own whose connections set synchronous_commit=off
-    once, so a relaxed transaction costs no extra statement."""
+    once, so a relaxed transaction costs no extra statement; a lone relaxed statement on a
+    durable connection the caller holds (Precompiled.execute_alone) sets it for its own
+    transaction instead. Both carry the execution option durable=False."""
     if engine.dialect.name == "sqlite":
         return engine.execution_options(durable=False)
     return _ping_when_idle(create_engine(engine.url, connect_args={
-        **PSYCOPG_ARGS, "options": "-c synchronous_commit=off"}))
+        **PSYCOPG_ARGS, "options": "-c synchronous_commit=off"})).execution_options(durable=False)
 
 
 IDLE_PING_SECONDS = 10.0

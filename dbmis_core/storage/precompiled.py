@@ -159,20 +159,25 @@ class Precompiled:
 
     def execute_alone(self, engine: Engine, params: dict | None = None,
                       connection: Connection | None = None) -> int:
-        """Run as a transaction of its own on a pooled connection of ``engine`` (on SQLite the
-        caller's idle ``connection`` of it, if given); returns the row count. Both run in
-        autocommit: SQLite at the synchronous level the engine's options ask for
-        (storage.db.sqlite_synchronous), PostgreSQL in one round trip."""
+        """Run as a transaction of its own on a pooled connection of ``engine``, or on the
+        caller's idle ``connection`` if given (the caller's engine may be another: the relaxed
+        engine's durability is what counts); returns the row count. SQLite runs it in autocommit
+        at the synchronous level ``engine``'s options ask for (storage.db.sqlite_synchronous);
+        PostgreSQL in one round trip: alone in autocommit on ``engine``'s connection, or on the
+        caller's as BEGIN, SET LOCAL synchronous_commit (off for a relaxed engine), the
+        statement and COMMIT, pipelined."""
         dialect = engine.dialect
         sqlite = dialect.name == "sqlite"
-        held = connection is not None and sqlite  # idle, the caller's: no pool round trip
+        held = connection is not None  # idle, the caller's: no pool round trip
         pooled = connection.connection if held else engine.raw_connection()
         try:
             dbapi = pooled.driver_connection
             c = self._for(dialect)
-            if c.libpq:  # no BEGIN: libpq runs a lone statement as its own transaction
-                return _Libpq.of(dbapi).run(dialect, [(c, params or {})], begin=False,
-                                            invalidate=pooled.invalidate)[0].rowcount
+            if c.libpq:
+                durable = engine.get_execution_options().get("durable", True)
+                return _Libpq.of(dbapi).run(
+                    dialect, [(c, params or {})], begin=False, invalidate=pooled.invalidate,
+                    alone=None if not held else "on" if durable else "off")[0].rowcount
             if sqlite:  # the engine's connections run in autocommit
                 from .db import sqlite_synchronous  # db loads alembic; not at start-up
 
@@ -189,33 +194,37 @@ class Precompiled:
                 pooled.close()
 
 
-def run_batch(conn: Connection, steps) -> list[Result]:
+def run_batch(conn: Connection, steps, commit: bool = False) -> list[Result]:
     """Run ``steps`` ([(Precompiled, params)]) in order in ``conn``'s transaction (begun if it is
-    not yet); one Result each. On PostgreSQL they travel in one round trip. A failing statement
-    raises its error (SQLAlchemy's class) carrying ``batch_results``, the Results of the
-    statements before it; the statements after it do not take effect."""
+    not yet); one Result each. ``commit``: then commit the transaction. On PostgreSQL the
+    statements, and the COMMIT, travel in one round trip. A failing statement raises its error
+    (SQLAlchemy's class) carrying ``batch_results``, the Results of the statements before it;
+    nothing after it takes effect, and nothing is committed."""
     if not conn.in_transaction():
         conn.begin()
     dialect = conn.dialect
     dbapi = conn.connection.driver_connection
     compiled = [(p._for(dialect), params or {}) for p, params in steps]
     if compiled[0][0].libpq:
-        return _Libpq.of(dbapi).run(dialect, compiled, begin=not dbapi.autocommit,
-                                    invalidate=conn.invalidate)
-    results: list[Result] = []
-    for c, params in compiled:
-        try:
-            results.append(_run_cursor(dbapi, dialect, c, params, conn.invalidate))
-        except DBAPIError as exc:
-            exc.batch_results = results
-            raise
+        results = _Libpq.of(dbapi).run(dialect, compiled, begin=not dbapi.autocommit,
+                                       invalidate=conn.invalidate, commit=commit)
+    else:
+        results = []
+        for c, params in compiled:
+            try:
+                results.append(_run_cursor(dbapi, dialect, c, params, conn.invalidate))
+            except DBAPIError as exc:
+                exc.batch_results = results
+                raise
+    if commit:
+        conn.commit()  # on PostgreSQL already done: SQLAlchemy's side of it only
     return results
 
 
-def _sqlalchemy_error(exc, c: _Compiled, args, dialect, dbapi, invalidate) -> DBAPIError:
+def _sqlalchemy_error(exc, sql: str, args, dialect, dbapi, invalidate) -> DBAPIError:
     if dialect.is_disconnect(exc, dbapi, None):
         invalidate(exc)
-    return DBAPIError.instance(c.sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect)
+    return DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error, dialect=dialect)
 
 
 def _run_cursor(dbapi, dialect, c: _Compiled, params: dict, invalidate) -> Result:
@@ -234,7 +243,7 @@ def _run_cursor(dbapi, dialect, c: _Compiled, params: dict, invalidate) -> Resul
         finally:
             cur.close()
     except dialect.loaded_dbapi.Error as exc:
-        raise _sqlalchemy_error(exc, c, args, dialect, dbapi, invalidate) from exc
+        raise _sqlalchemy_error(exc, c.sql, args, dialect, dbapi, invalidate) from exc
 
 
 class _Libpq:
@@ -275,62 +284,79 @@ class _Libpq:
             parts.append("DEFERRABLE" if d.deferrable else "NOT DEFERRABLE")
         return " ".join(parts).encode()
 
-    def run(self, dialect, compiled, begin: bool, invalidate, retry: bool = True) -> list[Result]:
-        """``compiled``: [(_Compiled, params)]. ``begin``: open a transaction first if none is."""
+    def run(self, dialect, compiled, begin: bool, invalidate, retry: bool = True,
+            alone: str | None = None, commit: bool = False) -> list[Result]:
+        """``compiled``: [(_Compiled, params)]. ``begin``: open a transaction first if none is.
+        ``alone``: "on"/"off", run as a transaction of its own at that synchronous_commit.
+        ``commit``: COMMIT after the statements (a failed one leaves the transaction to roll
+        back)."""
         from psycopg import OperationalError, errors
 
         pq, pg = self.pq, self.dbapi.pgconn
         begin = begin and pg.transaction_status == pq.TransactionStatus.IDLE
+        if alone is not None and pg.transaction_status != pq.TransactionStatus.IDLE:
+            raise RuntimeError("a statement run alone needs an idle connection")
         work = []
         for c, params in compiled:
             args = c.parameters(params)
             work.append((c, args, self.tx.dump_sequence(args, [self.text] * len(args))))
         try:
-            if not begin and len(work) == 1 and work[0][0].name in self.prepared:
+            if (not begin and alone is None and not commit and len(work) == 1
+                    and work[0][0].name in self.prepared):
                 c, args, values = work[0]
                 replies = [(_EXECUTE, c, args, pg.exec_prepared(c.name, values))]
             else:
-                replies = self._send(pg, work, begin)
+                replies = self._send(pg, work, begin, alone, commit)
         except OperationalError as exc:  # the connection broke under libpq
-            raise _sqlalchemy_error(exc, work[0][0], work[0][1], dialect, self.dbapi,
+            raise _sqlalchemy_error(exc, work[0][0].sql, work[0][1], dialect, self.dbapi,
                                     invalidate) from exc
         try:
             return self._results(dialect, replies, invalidate)
         except DBAPIError as exc:
+            if alone is not None and pg.transaction_status != pq.TransactionStatus.IDLE:
+                pg.exec_(b"ROLLBACK")  # the pipeline stopped before its COMMIT
             if not isinstance(exc.orig, errors.InvalidSqlStatementName):
                 raise
             # someone deallocated this connection's statements (DEALLOCATE ALL, DISCARD ALL):
             # prepare again. A transaction that held nothing but this batch is simply redone.
             self.prepared.clear()
-            if not (retry and begin):
+            if not (retry and (begin or alone)):
                 raise
-            pg.exec_(b"ROLLBACK")
-            return self.run(dialect, compiled, True, invalidate, retry=False)
+            if alone is None:
+                pg.exec_(b"ROLLBACK")
+            return self.run(dialect, compiled, begin, invalidate, retry=False, alone=alone,
+                            commit=commit)
 
-    def _send(self, pg, work, begin: bool) -> list:
+    def _send(self, pg, work, begin: bool, alone: str | None = None,
+              commit: bool = False) -> list:
         """BEGIN (if asked), a Parse for each statement this connection has not prepared, and
         the statements, in one pipeline and one round trip; [(kind, compiled, args, PGresult)]
-        in the order sent."""
+        in the order sent. ``alone``: in a transaction of their own at that synchronous_commit."""
         from psycopg import OperationalError
 
         sent = []
-        if begin:
-            sent.append((_BEGIN, None, None, self._begin_command()))
+        if begin or alone:
+            sent.append((_COMMAND, None, None, self._begin_command()))
+        if alone:
+            sent.append((_COMMAND, None, None,
+                         f"SET LOCAL synchronous_commit TO {alone}".encode()))
         parsing: set[bytes] = set()
         for c, args, values in work:
             if c.name not in self.prepared and c.name not in parsing:
                 parsing.add(c.name)
                 sent.append((_PREPARE, c, args, None))
             sent.append((_EXECUTE, c, args, values))
+        if alone or commit:
+            sent.append((_COMMAND, None, None, b"COMMIT"))
         if not self.pipeline:
-            return [(kind, c, args, pg.exec_(data) if kind is _BEGIN
+            return [(kind, c, args, pg.exec_(data) if kind is _COMMAND
                      else pg.prepare(c.name, c.sql.encode()) if kind is _PREPARE
                      else pg.exec_prepared(c.name, data))
                     for kind, c, args, data in sent]
         pg.enter_pipeline_mode()
         try:
             for kind, c, _, data in sent:
-                if kind is _BEGIN:
+                if kind is _COMMAND:
                     pg.send_query_params(data, None)
                 elif kind is _PREPARE:
                     pg.send_prepare(c.name, c.sql.encode())
@@ -375,11 +401,11 @@ class _Libpq:
             from psycopg import errors
 
             error = errors.error_from_result(res, encoding=self.dbapi.info.encoding)
-            c = c or replies[-1][1]
-            exc = _sqlalchemy_error(error, c, args, dialect, self.dbapi, invalidate)
+            sql = c.sql if c is not None else "BEGIN/COMMIT"
+            exc = _sqlalchemy_error(error, sql, args, dialect, self.dbapi, invalidate)
             exc.batch_results = results
             raise exc from error
         return results
 
 
-_BEGIN, _PREPARE, _EXECUTE = "begin", "prepare", "execute"
+_COMMAND, _PREPARE, _EXECUTE = "command", "prepare", "execute"  # BEGIN, SET LOCAL, COMMIT

@@ -87,12 +87,14 @@ def test_updates_count_rows_and_returning_gives_typed_values(demo, sold):
         numbers = {"station_code": station, "receipt_was": ctx.next_receipt,
                    "audit_seq_was": ctx.audit_seq, "receipt_now": ctx.next_receipt + 1,
                    "audit_seq_now": ctx.audit_seq + 1, "audit_head_now": "h"}
-        stale = vending._STATION_NUMBERS.execute(uow.connection, dict(numbers, receipt_was=1))
-        assert stale.rowcount == 0
         assert vending._STATION_NUMBERS.execute(uow.connection, numbers).rowcount == 1
         nobody = vending._CLAIM.execute(uow.connection, {"mid": -1, "prev": 0, "next_seq": 1})
         assert nobody.rowcount == 0 and nobody.rows == []
         uow.rollback()
+    with demo.uow() as uow:  # numbers that moved since they were read are refused
+        vending._sale_context(uow, sold)
+        with pytest.raises(IntegrityError):
+            vending._STATION_NUMBERS.execute(uow.connection, dict(numbers, receipt_was=1))
 
 
 def test_driver_errors_are_sqlalchemy_errors_and_the_transaction_rolls_back(demo, sold):
@@ -161,10 +163,35 @@ def test_a_batch_runs_in_order_and_a_failure_keeps_what_came_before(demo, sold):
                                        (vending._INSERT_VEND, values),  # its receipt number again
                                        (note, {"vid": second, "note": "never"})])
         assert [r.rowcount for r in failed.value.batch_results] == [1]
+    with demo.uow() as uow:  # committing in the batch: nothing of a failed one is kept
+        with pytest.raises(IntegrityError) as failed:
+            run_batch(uow.connection, [(note, {"vid": first, "note": "lost"}),
+                                       (vending._INSERT_VEND, values)], commit=True)
+        assert len(failed.value.batch_results) == 1
+    with demo.engine.connect() as db:
+        with demo.uow(connection=db) as uow:
+            (done,) = run_batch(uow.connection, [(note, {"vid": second, "note": "three"})],
+                                commit=True)
+            assert done.rowcount == 1 and not db.in_transaction()
     with demo.uow() as uow:
         notes = uow.session.scalars(select(VendRow.note).where(VendRow.id.in_([first, second]))
                                     .order_by(VendRow.id)).all()
-    assert notes == ["one", "two"]
+    assert notes == ["one", "three"]
+
+
+def test_a_claim_from_a_stale_sequence_is_an_error(demo, sold):
+    """The sale's claim fails loudly (so a batch stops before its COMMIT) when the meter's
+    sequence is no longer the one read; the current one claims."""
+    with demo.uow() as uow:
+        meter_id, last = uow.session.execute(select(VendRow.meter_id, VendRow.sequence)
+                                             .order_by(VendRow.id.desc())).first()
+        with pytest.raises(IntegrityError):
+            vending._CLAIM.execute(uow.connection, {"mid": meter_id, "prev": last - 1,
+                                                    "next_seq": last})
+    with demo.uow() as uow:
+        assert vending._CLAIM.execute(uow.connection, {"mid": meter_id, "prev": last,
+                                                       "next_seq": last + 1}).rowcount == 1
+        uow.rollback()
 
 
 def test_statements_dropped_by_the_server_are_prepared_again(demo, sold, backend):
@@ -181,3 +208,30 @@ def test_statements_dropped_by_the_server_are_prepared_again(demo, sold, backend
         with demo.uow(connection=db) as uow:
             assert vending._sale_context(uow, sold).last_sequence == 2
             uow.commit()
+
+
+def test_a_relaxed_statement_on_a_held_connection_is_a_transaction_of_its_own(demo, sold,
+                                                                                backend):
+    """The sale's COMPLETED runs on the connection the sale holds: committed on its own, a
+    failure rolled back, and the connection left idle with its durable settings."""
+    with demo.uow() as uow:
+        first, second = uow.session.execute(select(VendRow.id, VendRow.receipt_no)
+                                            .order_by(VendRow.id)).all()[:2]
+    rename = Precompiled(update(VendRow).where(VendRow.id == bindparam("vid"))
+                         .values(note=bindparam("note")))
+    renumber = Precompiled(update(VendRow).where(VendRow.id == bindparam("vid"))
+                           .values(receipt_no=bindparam("receipt")))
+    with demo.engine.connect() as db:
+        assert demo.relaxed_execute(rename, {"vid": first.id, "note": "held"}, db) == 1
+        with demo.uow() as other:
+            assert other.session.get(VendRow, first.id).note == "held"
+        with pytest.raises(IntegrityError):
+            demo.relaxed_execute(renumber, {"vid": first.id, "receipt": second.receipt_no}, db)
+        with demo.uow(connection=db) as uow:
+            assert vending._sale_context(uow, sold).last_sequence == 2
+            uow.commit()
+        if backend == "postgres":
+            assert db.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            db.rollback()
+    with demo.uow() as uow:
+        assert uow.session.get(VendRow, first.id).receipt_no == first.receipt_no
