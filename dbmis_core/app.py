@@ -5,6 +5,9 @@ Everything is created lazily, so ``dbmis --help`` loads no database driver and n
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import contextmanager
 from functools import cached_property
 
 from .config import Config
@@ -126,11 +129,43 @@ class Application:
             return authenticate(uow, login, password, self.config.section("security"),
                                 station=self.config.station_code)
 
+    @contextmanager
+    def held_connection(self):
+        """A Connection of ``engine`` that this thread keeps from one sale to the next: taking
+        one from the pool and giving it back cost a sale about as much CPU as one of its
+        statements. It is handed out idle (anything left uncommitted is rolled back); one that
+        sat idle longer than storage.db.IDLE_PING_SECONDS goes back to the pool and a fresh
+        check-out (which pings) replaces it."""
+        from .storage.db import IDLE_PING_SECONDS
+
+        local = self.__dict__.get("_held")
+        if local is None:
+            local = self.__dict__.setdefault("_held", threading.local())
+            self.__dict__.setdefault("_held_all", set())
+        conn = getattr(local, "conn", None)
+        if conn is not None and (conn.closed or conn.invalidated
+                                 or time.monotonic() - local.used > IDLE_PING_SECONDS):
+            self._held_all.discard(conn)
+            conn.close()
+            conn = None
+        if conn is None:
+            conn = local.conn = self.engine.connect()
+            self._held_all.add(conn)
+        try:
+            yield conn
+        finally:
+            if not conn.closed and conn.in_transaction():
+                conn.rollback()
+            local.used = time.monotonic()
+
     _CONNECTIONS = ("engine", "_sessions", "_relaxed_sessions")
 
     def release_connections(self) -> None:
         """Close every pooled database connection and forget the engines; the next unit of work
         opens new ones (a restore replaces the database under them)."""
+        for conn in self.__dict__.pop("_held_all", ()):
+            conn.close()
+        self.__dict__.pop("_held", None)
         if "engine" in self.__dict__:
             self.engine.dispose()
         if "_relaxed_sessions" in self.__dict__:

@@ -457,14 +457,15 @@ def vend(app, op: Operator, account_no: str, amount) -> SaleResult:
     """Sell ``amount`` of money to the customer whose card is in the reader.
 
     The hot path uses a handful of precompiled Core statements (storage/precompiled.py), one
-    durable commit (PENDING) and one relaxed one (COMPLETED), on one pooled connection; see
+    durable commit (PENDING) and one relaxed one (COMPLETED), on the connection the station
+    keeps for its sales (Application.held_connection); see
     bench/vend_throughput.py for what that buys against the raw commit rate. A customer without
     debts costs one indexed EXISTS in the sale context; with debts, a share of ``amount`` pays
     them off (debts.py) and the energy is bought with the rest.
     """
     op.require(Perm.VEND)
     amt = _check_amount(app, amount)
-    with app.engine.connect() as db:  # one pooled connection for both of the sale's transactions
+    with app.held_connection() as db:  # one connection for both of the sale's transactions
         return _vend(app, op, account_no, amt, db)
 
 

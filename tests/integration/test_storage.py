@@ -145,3 +145,18 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced(app, monkeypatch
     monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
     with app.uow() as uow:
         assert uow.session.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+
+
+def test_the_sales_connection_is_kept_between_sales_and_renewed_after_idling(app, monkeypatch):
+    """Application.held_connection: the same connection each time, handed out idle; one idle
+    too long goes back to the pool (whose check-out pings); release_connections closes it."""
+    with app.held_connection() as first:
+        first.exec_driver_sql("SELECT 1")  # left in a transaction on purpose
+    assert not first.in_transaction()
+    with app.held_connection() as again:
+        assert again is first
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+    with app.held_connection() as renewed:
+        assert renewed is not first and first.closed
+    app.release_connections()
+    assert renewed.closed
