@@ -37,7 +37,7 @@ TRANSPORT_PSC = b"\xff\xff\xff"
 
 
 def _h(key: bytes, *parts: bytes) -> bytes:
-    return hmac.new(key, b"|".join(parts), hashlib.sha256).digest()
+    return hmac.digest(key, b"|".join(parts), "sha256")
 
 
 # Derivations are pure, and a sale needs each several times (read, write, read-back): remembered.

@@ -72,12 +72,15 @@ def _at_text(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(station: str, seq: int, at: datetime, operator: str, kind: str, subject: str,
               details: dict) -> str:
     """The exact text hashed for a record (sorted keys, no spaces, UTF-8)."""
-    return json.dumps({"station": station, "seq": seq, "at": _at_text(at), "operator": operator,
-                       "kind": kind, "subject": subject, "details": details},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode({"station": station, "seq": seq, "at": _at_text(at),
+                              "operator": operator, "kind": kind, "subject": subject,
+                              "details": details})
 
 
 def chain_hash(prev_hash: str, station: str, seq: int, at: datetime, operator: str, kind: str,

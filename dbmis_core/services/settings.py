@@ -307,13 +307,18 @@ _SALES = ("sales.min_amount", "sales.max_amount", "sales.hoarding_limit", "sales
           "sales.debt_share")
 
 
+_SALES_CONFIG = tuple(DEFINITIONS[name].config for name in _SALES)  # (section, key) or None
+_NONE: dict = {}
+
+
 def sales(app, uow=None) -> SalesLimits:
     """Sale limits for the sale path (cheap: cached, see the module docstring); pass the open
     unit of work when there is one. Built again only when the database values or the
     configuration file's values behind them change (a sale asks twice)."""
     db = _db_values(app, uow)
-    configured = tuple(app.config.section(d.config[0]).get(d.config[1]) if d.config else None
-                       for d in map(DEFINITIONS.__getitem__, _SALES))
+    data = app.config.data
+    configured = tuple([data.get(where[0], _NONE).get(where[1]) if where else None
+                        for where in _SALES_CONFIG])
     c = _cache(app)
     if c.sales is not None and c.sales[0] is db and c.sales[1] == configured:
         return c.sales[2]

@@ -24,7 +24,6 @@ single-meter card by that meter's key; both are diversified per card UID like a 
 from __future__ import annotations
 
 import binascii
-import hashlib
 import hmac
 import struct
 from datetime import UTC, datetime
@@ -115,7 +114,7 @@ def unbcd(raw: bytes) -> str:
 
 
 def _mac(key: bytes, label: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, label + payload, hashlib.sha256).digest()[:MAC_LEN]
+    return hmac.digest(key, label + payload, "sha256")[:MAC_LEN]  # one-shot: OpenSSL, no object
 
 
 def _ts(value: int) -> datetime:
