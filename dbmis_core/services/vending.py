@@ -498,7 +498,7 @@ def _vend(app, op: Operator, account_no: str, amt: Decimal, db) -> SaleResult:
             seq = ctx.last_sequence + 1
             issued = now().replace(microsecond=0)
             # -- step 2: reserve the sequence durably: claim, numbers, sale and its audit record
-            #    in one batch (one round trip on PostgreSQL), then one commit ----------------
+            #    in one batch with the commit (one round trip on PostgreSQL) -------------------
             lines = [[k, str(v)] for k, v in q.lines]
             if recovered:
                 lines.append(["Debt recovered", str(recovered)])

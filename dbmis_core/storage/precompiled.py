@@ -17,9 +17,9 @@ parameters) and INSERT columns whose default SQLAlchemy would have to compute.
 On PostgreSQL (psycopg) a statement goes one level further down, to libpq through psycopg's own
 ``pq`` wrapper and adapters: prepared once per connection under a name of its own, then executed
 by name. psycopg's cursor is Python code that cost a sale's statement about as much client CPU as
-the round trip itself. ``run_batch`` sends several statements in one round trip (libpq's
-pipeline mode), and a transaction's BEGIN travels with its first statement: a sale makes four
-round trips instead of nine (docs/decisions/0003-vend-state-machine.md).
+the round trip itself. ``run_batch`` sends several statements, and their COMMIT if asked, in one
+round trip (libpq's pipeline mode), and a transaction's BEGIN travels with its first statement: a
+sale makes three round trips instead of ten (docs/decisions/0003-vend-state-machine.md).
 """
 
 from __future__ import annotations
