@@ -57,8 +57,10 @@ def _center(text) -> str:
 def _field(label: str, value) -> str:
     """``Label      : value``; a long value continues under itself."""
     value = "" if value is None else str(value)
-    lines = _wrap(value, WIDTH - LABEL - 2)
     head = f"{label[:LABEL]:<{LABEL}}: "
+    lines = _wrap(value, WIDTH - LABEL - 2)
+    if len(lines) == 1:
+        return head + lines[0]
     return "\n".join((head if i == 0 else " " * len(head)) + line for i, line in enumerate(lines))
 
 

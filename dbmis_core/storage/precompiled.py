@@ -61,9 +61,13 @@ class _Compiled:
         self.sql = compiled.string
         self.libpq = dialect.driver == "psycopg"
         if self.libpq:  # run through libpq (_Libpq): positional $n, prepared under its own name
+            from psycopg.adapt import PyFormat
+
             self.sql, names = _dollar_params(self.sql)
             self.name = f"dbmis_{next(_NAMES)}".encode()
             self.positional = True
+            self.formats = [PyFormat.TEXT] * len(names)  # parameters go as text, typed by the
+            # server from the statement (SQLAlchemy writes casts where it could not tell)
         else:
             self.positional = dialect.positional
             names = list(compiled.positiontup) if dialect.positional else [
@@ -88,16 +92,20 @@ class _Compiled:
         self.row = namedtuple("Row", [n for n, _ in self.columns], rename=True) \
             if self.columns else None
         self.dialect = dialect
-        self.results = None  # result processors: set at the first execution, from the driver's
-        # type codes
+        self.results = None  # [(column index, result processor)]: set at the first execution,
+        # from the driver's type codes (set_result_types)
 
     def make_result(self, rowcount: int, raw) -> "Result":
         rows = []
         if self.row is not None and raw:
-            procs = self.results
-            make = self.row._make
-            rows = [make([v if p is None or v is None else p(v) for p, v in zip(procs, r)])
-                    for r in raw]
+            make, active = self.row._make, self.results
+            for r in raw:
+                if active:
+                    r = list(r)
+                    for i, p in active:
+                        if r[i] is not None:
+                            r[i] = p(r[i])
+                rows.append(make(r))
         return Result(rowcount, rows)
 
     def parameters(self, params: dict):
@@ -105,9 +113,12 @@ class _Compiled:
                   for n, v, p in self.binds]
         return values if self.positional else dict(zip(self.names, values))
 
-    def result_processors(self, type_codes):
-        return [t.dialect_impl(self.dialect).result_processor(self.dialect, code)
-                for (_, t), code in zip(self.columns, type_codes)]
+    def set_result_types(self, type_codes) -> None:
+        """The columns' result processors for the driver's type codes: [(index, processor)] of
+        the columns that have one (most have none: the driver's value is already right)."""
+        procs = [t.dialect_impl(self.dialect).result_processor(self.dialect, code)
+                 for (_, t), code in zip(self.columns, type_codes)]
+        self.results = [(i, p) for i, p in enumerate(procs) if p is not None]
 
 
 _GIVEN = object()
@@ -238,7 +249,7 @@ def _run_cursor(dbapi, dialect, c: _Compiled, params: dict, invalidate) -> Resul
             if c.row is not None:
                 raw = cur.fetchall()
                 if c.results is None:
-                    c.results = c.result_processors([d[1] for d in cur.description])
+                    c.set_result_types([d[1] for d in cur.description])
             return c.make_result(cur.rowcount, raw)
         finally:
             cur.close()
@@ -255,12 +266,11 @@ class _Libpq:
 
     def __init__(self, dbapi) -> None:
         from psycopg import pq
-        from psycopg.adapt import PyFormat, Transformer
+        from psycopg.adapt import Transformer
 
         self.dbapi = dbapi
         self.pq = pq
         self.tx = Transformer(dbapi)
-        self.text = PyFormat.TEXT
         self.prepared: set[bytes] = set()
         # libpq's pipeline mode (libpq 14+); older ones get one round trip per statement
         self.pipeline = pq.version() >= 140000
@@ -299,7 +309,7 @@ class _Libpq:
         work = []
         for c, params in compiled:
             args = c.parameters(params)
-            work.append((c, args, self.tx.dump_sequence(args, [self.text] * len(args))))
+            work.append((c, args, self.tx.dump_sequence(args, c.formats)))
         try:
             if (not begin and alone is None and not commit and len(work) == 1
                     and work[0][0].name in self.prepared):
@@ -392,8 +402,7 @@ class _Libpq:
                 raw = None
                 if c.row is not None:
                     if c.results is None:
-                        c.results = c.result_processors([res.ftype(i)
-                                                         for i in range(res.nfields)])
+                        c.set_result_types([res.ftype(i) for i in range(res.nfields)])
                     self.tx.set_pgresult(res)
                     raw = self.tx.load_rows(0, res.ntuples, tuple)
                 results.append(c.make_result(res.command_tuples or 0, raw))

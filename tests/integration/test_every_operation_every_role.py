@@ -383,6 +383,7 @@ OPERATIONS: list[Op] = [
 # Public functions that take an operator but need no permission of their own, and why.
 EXEMPT = {
     "audit.append": "writes the record of a change its (checked) caller makes; op is the actor",
+    "audit.build": "builds (writes nothing) the record of a change its (checked) caller makes",
     "audit.record": "writes the record of a change its (checked) caller makes; op is the actor",
     "cash.record_cash": "a unit-of-work step of the checked sale, debt and closing services",
     "debts.add_debt_row": "a unit-of-work step of add_debt and the account closing (both checked)",
