@@ -15,7 +15,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,13 +56,15 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return _ping_when_idle(create_engine(url, connect_args=PSYCOPG_ARGS))
+    return _ping_when_idle(create_engine(url, connect_args=_driver_args(make_url(url))))
 
 
-# psycopg prepares a statement after five runs by itself, and then sends DEALLOCATE ALL at every
-# rollback, which would also drop the statements storage.precompiled prepares (the sale's).
-# Those are the ones worth preparing; the rest is planned at each run, as without a pool.
-PSYCOPG_ARGS = {"prepare_threshold": None}
+def _driver_args(url) -> dict:
+    """psycopg prepares a statement after five runs by itself, and then sends DEALLOCATE ALL at
+    every rollback, which would also drop the statements storage.precompiled prepares (the
+    sale's). Those are the ones worth preparing; the rest is planned at each run, as without a
+    pool. Other drivers get nothing (they would refuse the argument)."""
+    return {"prepare_threshold": None} if url.get_driver_name() == "psycopg" else {}
 
 
 def sqlite_synchronous(pooled, options) -> None:
@@ -86,7 +88,8 @@ def make_relaxed_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return engine.execution_options(durable=False)
     return _ping_when_idle(create_engine(engine.url, connect_args={
-        **PSYCOPG_ARGS, "options": "-c synchronous_commit=off"})).execution_options(durable=False)
+        **_driver_args(engine.url), "options": "-c synchronous_commit=off"})
+    ).execution_options(durable=False)
 
 
 IDLE_PING_SECONDS = 10.0

@@ -235,3 +235,35 @@ def test_a_relaxed_statement_on_a_held_connection_is_a_transaction_of_its_own(de
             db.rollback()
     with demo.uow() as uow:
         assert uow.session.get(VendRow, first.id).receipt_no == first.receipt_no
+
+
+def test_without_pipeline_mode_statements_go_one_by_one_with_the_same_results(demo, sold,
+                                                                             backend):
+    """A libpq older than 14 has no pipeline mode: the same batches, one round trip each."""
+    if backend != "postgres":
+        pytest.skip("libpq is PostgreSQL's")
+    from dbmis_core.storage.precompiled import _Libpq
+
+    note = Precompiled(update(VendRow).where(VendRow.id == bindparam("vid"))
+                       .values(note=bindparam("note")).returning(VendRow.note))
+    with demo.engine.connect() as held:
+        _Libpq.of(held.connection.driver_connection).pipeline = False
+        with demo.uow(connection=held) as uow:
+            assert vending._sale_context(uow, sold).last_sequence == 2
+            first, second = uow.session.scalars(select(VendRow.id).order_by(VendRow.id)).all()[:2]
+            receipt = uow.session.get(VendRow, first).receipt_no
+            (done,) = run_batch(uow.connection, [(note, {"vid": first, "note": "one"})],
+                                commit=True)
+            assert done.one().note == "one"
+        renumber = Precompiled(update(VendRow).where(VendRow.id == bindparam("vid"))
+                               .values(receipt_no=bindparam("receipt")))
+        with demo.uow(connection=held) as uow:
+            with pytest.raises(IntegrityError) as failed:
+                run_batch(uow.connection, [(note, {"vid": second, "note": "lost"}),
+                                           (renumber, {"vid": second, "receipt": receipt})],
+                          commit=True)
+            assert len(failed.value.batch_results) == 1
+        assert demo.relaxed_execute(note, {"vid": second, "note": "alone"}, held) == 1
+    with demo.uow() as uow:
+        assert uow.session.get(VendRow, first).note == "one"
+        assert uow.session.get(VendRow, second).note == "alone"

@@ -160,3 +160,12 @@ def test_the_sales_connection_is_kept_between_sales_and_renewed_after_idling(app
         assert renewed is not first and first.closed
     app.release_connections()
     assert renewed.closed
+
+
+def test_only_psycopg_connections_get_psycopg_arguments():
+    """prepare_threshold is psycopg's; another driver named in the URL would refuse it."""
+    from sqlalchemy.engine import make_url
+
+    assert db._driver_args(make_url("postgresql+psycopg://u@h/d")) == {"prepare_threshold": None}
+    assert db._driver_args(make_url("postgresql+psycopg2://u@h/d")) == {}
+    assert db._driver_args(make_url("sqlite:///x.sqlite3")) == {}
